@@ -1,0 +1,24 @@
+"""learnsolve: learned and classical preconditioners for sparse SPD systems.
+
+>>> import scipy.sparse.linalg as spla, learnsolve
+>>> p = learnsolve.problems.diffusion(64, contrast=1e4, seed=0)
+>>> x, info = spla.cg(p.A, p.b, M=learnsolve.precond.mic0(p.A), rtol=1e-8)
+>>> info
+0
+"""
+
+import numpy as _np
+
+from . import krylov, ops, precond, problems
+
+__version__ = "0.1.0"
+
+
+def relative_residual(A, x, b):
+    """True relative residual ``‖b - A x‖ / ‖b‖`` (``‖b - A x‖`` when ``b = 0``)."""
+    r = _np.linalg.norm(b - A @ x)
+    nb = _np.linalg.norm(b)
+    return float(r / nb) if nb > 0 else float(r)
+
+
+__all__ = ["krylov", "ops", "precond", "problems", "relative_residual", "__version__"]

@@ -1,0 +1,65 @@
+"""Shared loop of flexible CG and DCDM: A-orthogonalized directions, exact line search."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ._common import System
+
+
+def flexible_solve(func, A, b, x0, rtol, atol, maxiter, M, callback, residuals, *,
+                   m, variant, normalize):
+    """Run the flexible conjugate-direction iteration.
+
+    Each step takes ``z = M(r)`` (``M(r/‖r‖)`` when ``normalize``), makes it
+    A-conjugate to the last ``m`` directions (``variant='orth'``) or adds a
+    Polak–Ribière multiple of the previous one (``variant='pr'``), and does an
+    exact line search ``α = pᵀr / pᵀAp``.
+    """
+    if variant not in ("orth", "pr"):
+        raise ValueError(f"'{func}': unknown `variant`={variant!r}; use 'orth' or 'pr'.")
+    if int(m) < 1 and variant == "orth":
+        raise ValueError(f"'{func}': `m` must be a positive integer, got {m!r}.")
+    s = System(func, A, b, x0, rtol, atol, maxiter, M)
+    xp, x = s.xp, s.x
+    if s.bnrm2 == 0.0:
+        return xp.zeros_like(s.b), 0
+    r = s.b - s.matvec(x) if bool(xp.any(x != 0)) else xp.asarray(s.b, copy=True)
+    history = deque(maxlen=int(m) if variant == "orth" else 1)  # (p, A p, pᵀAp)
+    prev = None  # (z, r) of the previous step, Polak-Ribière
+    with s.loop_context():
+        for _ in range(s.maxiter):
+            rnorm = float(s.norm(r))
+            if residuals is not None:
+                residuals.append(rnorm)
+            done, r = s.converged(r, rnorm)
+            if done:
+                return x, 0
+            z = s.precondition(r / rnorm if normalize else r)
+            if variant == "orth":
+                p = z
+                for p_j, q_j, pq_j in history:
+                    p = p - (s.dot(z, q_j) / pq_j) * p_j
+            elif prev is None:
+                p = z
+            else:
+                z_prev, r_prev, p_prev = prev
+                beta = s.dot(z, r - r_prev) / s.dot(z_prev, r_prev)
+                p = z + beta * p_prev
+            q = s.matvec(p)
+            pq = s.dot(p, q)
+            if not (float(pq) > 0.0 and float(pq) < float("inf")):
+                return x, -1
+            alpha = s.dot(p, r) / pq
+            if variant == "pr":
+                prev = (z, xp.asarray(r, copy=True), p)
+            x += alpha * p
+            r -= alpha * q
+            history.append((p, q, pq))
+            if callback is not None:
+                callback(x)
+        rnorm = float(s.norm(r))
+        if residuals is not None:
+            residuals.append(rnorm)
+        done, _ = s.converged(r, rnorm)
+    return x, (0 if done else s.maxiter)

@@ -1,0 +1,20 @@
+"""Sparse kernels: compiled (``learnsolve._C``, OpenMP) with numba/SciPy fallbacks.
+
+Every kernel has a pure reference in :mod:`learnsolve.ops._reference` that the
+tests compare against.  Which path runs is read from :mod:`learnsolve._backend`
+at call time.
+"""
+
+from ._csr import CSRMatrix, check_csr_arrays, spmv
+from ._factor import FactorizationBreakdown, ichol0
+from ._triangular import TriangularSolver, compute_levels
+
+__all__ = [
+    "CSRMatrix",
+    "FactorizationBreakdown",
+    "TriangularSolver",
+    "check_csr_arrays",
+    "compute_levels",
+    "ichol0",
+    "spmv",
+]

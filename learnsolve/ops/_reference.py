@@ -1,0 +1,58 @@
+"""Pure NumPy/SciPy references that the compiled kernels are tested against.
+
+Slow and simple on purpose: dense loops, SciPy's own routines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def spmv_ref(A, x):
+    """``A @ x`` by SciPy."""
+    return sp.csr_array(A) @ x
+
+
+def trsv_ref(T, b, lower=True):
+    """Triangular solve by ``scipy.sparse.linalg.spsolve_triangular``."""
+    return spla.spsolve_triangular(sp.csr_array(T), b, lower=lower)
+
+
+def levels_ref(T, lower=True):
+    """Dependency level of every row of a triangular matrix, by a Python loop."""
+    T = sp.csr_array(T)
+    n = T.shape[0]
+    level = np.zeros(n, dtype=np.int64)
+    order = range(n) if lower else range(n - 1, -1, -1)
+    for i in order:
+        cols = T.indices[T.indptr[i] : T.indptr[i + 1]]
+        deps = cols[cols < i] if lower else cols[cols > i]
+        level[i] = 1 + level[deps].max() if deps.size else 0
+    return level
+
+
+def ilu0_ref(A, omega=0.0):
+    """Dense IKJ ILU(0)/relaxed MILU(0) restricted to A's pattern (small A only).
+
+    Returns the dense in-place factor: strict lower part = unit L, upper part = U.
+    """
+    A = sp.csr_array(A)
+    a = A.toarray().astype(np.float64)
+    pattern = A.toarray() != 0
+    np.fill_diagonal(pattern, True)
+    n = a.shape[0]
+    for i in range(n):
+        for k in range(i):
+            if not pattern[i, k]:
+                continue
+            a[i, k] /= a[k, k]
+            for j in range(k + 1, n):
+                if not pattern[k, j]:
+                    continue
+                if pattern[i, j]:
+                    a[i, j] -= a[i, k] * a[k, j]
+                else:
+                    a[i, i] -= omega * a[i, k] * a[k, j]
+    return a

@@ -1,0 +1,45 @@
+"""Preconditioners as :class:`Preconditioner` (a ``scipy.sparse.linalg.LinearOperator``).
+
+Every function takes the system matrix and returns an operator usable as
+``M`` in ``scipy.sparse.linalg.cg`` and :func:`learnsolve.krylov.cg`, with
+``setup_time``, ``is_linear`` and ``is_spd`` attributes.
+"""
+
+from ._amg import amg
+from ._base import Preconditioner
+from ._basic import identity, jacobi
+from ._factored import factored, ic0, mic0, ssor
+
+BUILDERS = {
+    "identity": identity,
+    "jacobi": jacobi,
+    "ic0": ic0,
+    "mic0": mic0,
+    "ssor": ssor,
+    "amg-sa": lambda A: amg(A, "sa"),
+    "amg-rs": lambda A: amg(A, "rs"),
+}
+
+
+def build(name, A):
+    """Build a preconditioner by its benchmark name (see ``BUILDERS``).
+
+    Examples
+    --------
+    >>> import learnsolve
+    >>> p = learnsolve.problems.poisson((16, 16))
+    >>> learnsolve.precond.build("jacobi", p.A).name
+    'jacobi'
+    """
+    try:
+        builder = BUILDERS[name]
+    except KeyError:
+        raise ValueError(
+            f"learnsolve.precond.build: unknown preconditioner {name!r}; "
+            f"choose from {sorted(BUILDERS)}."
+        ) from None
+    return builder(A)
+
+
+__all__ = ["Preconditioner", "amg", "build", "factored", "ic0", "identity", "jacobi", "mic0",
+           "ssor"]

@@ -1,0 +1,49 @@
+"""PyAMG smoothed aggregation and Ruge-Stuben V-cycles as preconditioners."""
+
+from __future__ import annotations
+
+import scipy.sparse as sp
+
+from .._validation import as_csr, check_symmetric
+from ._base import Preconditioner, timed
+
+KINDS = ("sa", "rs")
+
+
+def amg(A, kind="sa", cycle="V", **kwargs):
+    """One PyAMG multigrid cycle as ``M`` (symmetric smoothing: SPD for SPD ``A``).
+
+    Parameters
+    ----------
+    A : sparse matrix
+        Symmetric positive definite.
+    kind : {'sa', 'rs'}
+        ``smoothed_aggregation_solver`` or ``ruge_stuben_solver``.
+    cycle : str
+        PyAMG cycle type.
+    **kwargs
+        Passed to the PyAMG solver constructor.
+
+    Examples
+    --------
+    >>> import scipy.sparse.linalg as spla
+    >>> import learnsolve
+    >>> p = learnsolve.problems.poisson((64, 64))
+    >>> x, info = spla.cg(p.A, p.b, M=learnsolve.precond.amg(p.A), rtol=1e-8)
+    >>> info
+    0
+    """
+    import pyamg
+
+    func = "learnsolve.precond.amg"
+    if kind not in KINDS:
+        raise ValueError(f"{func}: unknown `kind`={kind!r}; use one of {KINDS}.")
+    with timed() as t:
+        A = as_csr(A, func)
+        check_symmetric(A, func)
+        build = pyamg.smoothed_aggregation_solver if kind == "sa" else pyamg.ruge_stuben_solver
+        ml = build(sp.csr_matrix(A), **kwargs)
+        M = ml.aspreconditioner(cycle=cycle)
+    info = {"levels": len(ml.levels), "operator_complexity": float(ml.operator_complexity())}
+    return Preconditioner(M.matvec, A.shape, A.dtype, name=f"amg-{kind}",
+                          setup_time=t[0], info=info)
