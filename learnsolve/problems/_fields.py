@@ -57,5 +57,6 @@ def gaussian_random_field(shape, *, covariance_kind="exponential", variance=1.0,
     c = covariance(np.sqrt(r2), covariance_kind, variance, length_scale)
     lam = np.clip(np.fft.rfftn(c).real, 0.0, None)
     noise = np.random.default_rng([int(seed), 0]).standard_normal(padded)
-    field = np.fft.irfftn(np.sqrt(lam) * np.fft.rfftn(noise), s=padded)
+    axes = tuple(range(len(shape)))
+    field = np.fft.irfftn(np.sqrt(lam) * np.fft.rfftn(noise), s=padded, axes=axes)
     return np.ascontiguousarray(field[tuple(slice(0, s) for s in shape)])

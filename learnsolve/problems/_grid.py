@@ -93,7 +93,7 @@ def poisson(shape, *, rhs="random", seed=0):
     --------
     >>> from learnsolve.problems import poisson
     >>> p = poisson((4, 4, 4))
-    >>> p.n, p.A.diagonal()[0]
+    >>> p.n, float(p.A.diagonal()[0])
     (64, 6.0)
     """
     shape = _shape_arg(shape, "learnsolve.problems.poisson")

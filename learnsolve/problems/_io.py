@@ -56,7 +56,7 @@ def pyamg_example(name, *, rhs="random", seed=0):
     --------
     >>> from learnsolve.problems import pyamg_example
     >>> pyamg_example("airfoil").n
-    4253
+    260
     """
     from pyamg.gallery import load_example
 

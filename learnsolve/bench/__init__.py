@@ -1,0 +1,9 @@
+"""Benchmark harness: problems × preconditioners, medians, Markdown/JSON/PNG reports."""
+
+from ._report import markdown, plot_convergence, write
+from ._runner import Result, machine_info, run, run_one
+from ._suites import DEFAULT_PRECONDS, DEFAULT_PROBLEM, README_PROBLEMS, expand, make_problem
+
+__all__ = ["DEFAULT_PRECONDS", "DEFAULT_PROBLEM", "README_PROBLEMS", "Result", "expand",
+           "machine_info", "make_problem", "markdown", "plot_convergence", "run", "run_one",
+           "write"]

@@ -1,0 +1,102 @@
+"""Run problems × preconditioners with the same solver and tolerance, honestly timed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .. import krylov, precond
+from .._backend import num_threads
+from ..krylov._common import blas_single_thread
+
+
+@dataclass
+class Result:
+    """One (problem, preconditioner) row: medians over repeats, history of the last run."""
+
+    problem: str
+    n: int
+    nnz: int
+    method: str
+    iterations: int
+    setup_s: float
+    solve_s: float
+    total_s: float
+    relres: float
+    info: int
+    repeats: int
+    history: list = field(default_factory=list, repr=False)  # (seconds since setup start, ‖r‖/‖b‖)
+
+    def asdict(self, with_history=False):
+        d = asdict(self)
+        if not with_history:
+            d.pop("history")
+        return d
+
+
+def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylov.cg):
+    """Build ``method`` on ``problem.A`` and solve ``repeats`` times; medians of times."""
+    A, b = problem.A, problem.b
+    bnorm = float(np.linalg.norm(b))
+    setups, solves, last = [], [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        M = precond.build(method, A)
+        t1 = time.perf_counter()
+        residuals, stamps = [], [t1]
+        x, info = solver(A, b, rtol=rtol, M=M, maxiter=maxiter, residuals=residuals,
+                         callback=lambda _x, s=stamps: s.append(time.perf_counter()))
+        t2 = time.perf_counter()
+        setups.append(t1 - t0)
+        solves.append(t2 - t1)
+        last = (x, info, residuals, stamps, t0)
+    x, info, residuals, stamps, t0 = last
+    relres = float(np.linalg.norm(b - A @ x) / bnorm)
+    hist = [(stamps[i] - t0, residuals[i] / bnorm) for i in range(min(len(stamps), len(residuals)))]
+    setup, solve = statistics.median(setups), statistics.median(solves)
+    return Result(problem.name, problem.n, int(A.nnz), method, len(stamps) - 1, setup, solve,
+                  statistics.median(s + v for s, v in zip(setups, solves)), relres, int(info),
+                  repeats, hist)
+
+
+def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=True):
+    """Run every method on every problem; returns a list of :class:`Result`.
+
+    All methods use :func:`learnsolve.krylov.cg` (SciPy's iterates) with the
+    same ``rtol`` on the true residual; BLAS is held to one thread and the
+    compiled kernels use their OpenMP threads.
+    """
+    jobs = [(p, m) for p in problem_list for m in methods]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="bench", unit="run")
+    results = []
+    with blas_single_thread():
+        for p, m in jobs:
+            if bar is not None:
+                bar.set_postfix_str(f"{p.name} / {m}")
+            results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter))
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def machine_info():
+    """A one-line description of where the numbers were taken."""
+    import os
+    import platform
+
+    import scipy
+
+    from .. import _backend
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
+            f"learnsolve._C={'yes' if _backend.HAS_C else 'no'} (OpenMP threads {num_threads()})")

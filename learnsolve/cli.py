@@ -1,0 +1,64 @@
+"""Command line: ``learnsolve bench``, ``learnsolve info``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _bench(args):
+    from . import bench
+
+    specs = bench.expand(args.problem or [bench.DEFAULT_PROBLEM])
+    methods = [m.strip() for m in args.precond.split(",") if m.strip()]
+    problems = [bench.make_problem(s) for s in specs]
+    results = bench.run(problems, methods, rtol=args.rtol, repeats=args.repeats,
+                        maxiter=args.maxiter, progress=not args.quiet)
+    md, paths = bench.write(results, args.out, rtol=args.rtol, machine=bench.machine_info(),
+                            plot=not args.no_plot)
+    print(md)
+    print("wrote " + ", ".join(paths))
+    failed = [r for r in results if r.info != 0]
+    return 1 if failed and args.strict else 0
+
+
+def _info(_args):
+    from . import __version__, _backend
+
+    print(f"learnsolve {__version__}")
+    print(f"compiled kernels (learnsolve._C): {_backend.HAS_C}, OpenMP: {_backend.C_OPENMP}, "
+          f"threads: {_backend.num_threads()}")
+    print(f"CuPy with a CUDA device: {_backend.HAS_CUPY}")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``learnsolve`` command."""
+    from .bench import DEFAULT_PRECONDS
+
+    parser = argparse.ArgumentParser(prog="learnsolve", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="benchmark preconditioners with CG on problems")
+    b.add_argument("--problem", action="append",
+                   help="problem spec (repeatable): poisson:512, poisson:64x64x64, "
+                        "diffusion:256:contrast=1e4, anisotropic:256:eps=0.01, pyamg:airfoil, "
+                        "a .mtx path, or 'shared' (../shared/matrices). Default: "
+                        "diffusion:256:contrast=1e4")
+    b.add_argument("--precond", default=",".join(DEFAULT_PRECONDS),
+                   help="comma-separated preconditioners (default: %(default)s)")
+    b.add_argument("--rtol", type=float, default=1e-6)
+    b.add_argument("--repeats", type=int, default=3)
+    b.add_argument("--maxiter", type=int, default=None)
+    b.add_argument("--out", default="results")
+    b.add_argument("--no-plot", action="store_true")
+    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--strict", action="store_true", help="exit 1 if any run did not converge")
+    b.set_defaults(func=_bench)
+    i = sub.add_parser("info", help="show which kernels and devices are available")
+    i.set_defaults(func=_info)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Compiled kernels against their pure references, and malformed-input checks."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import learnsolve
+from learnsolve import _backend, ops
+from learnsolve.ops import _reference as ref
+
+pytestmark = pytest.mark.skipif(not _backend.HAS_C, reason="compiled extension not built")
+
+
+def _matrices():
+    yield learnsolve.problems.poisson((17, 13)).A
+    yield learnsolve.problems.diffusion((9, 8, 7), variance=2.0, seed=1).A
+    yield learnsolve.problems.anisotropic(12, eps=0.01, theta=0.3).A
+
+
+@pytest.mark.parametrize("vdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("idtype", [np.int32, np.int64])
+def test_spmv_matches_scipy(vdtype, idtype):
+    rng = np.random.default_rng(0)
+    for A in _matrices():
+        A = sp.csr_array((A.data.astype(vdtype), A.indices.astype(idtype),
+                          A.indptr.astype(idtype)), shape=A.shape)
+        x = rng.standard_normal(A.shape[1]).astype(vdtype)
+        y = ops.CSRMatrix(A).matvec(x)
+        assert y.dtype == vdtype
+        tol = 1e-5 if vdtype == np.float32 else 1e-13
+        np.testing.assert_allclose(y, ref.spmv_ref(A, x), rtol=tol, atol=tol)
+
+
+def test_spmv_rectangular():
+    A = sp.random_array((40, 25), density=0.2, random_state=1, format="csr")
+    x = np.arange(25.0)
+    np.testing.assert_allclose(ops.spmv(A, x), A @ x, rtol=1e-14)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("lower", [True, False])
+@pytest.mark.parametrize("vdtype", [np.float32, np.float64])
+def test_triangular_solve_matches_scipy(parallel, lower, vdtype):
+    rng = np.random.default_rng(1)
+    for A in _matrices():
+        L = ops.ichol0(A)
+        T = (L if lower else sp.csr_array(L.T)).astype(vdtype)
+        b = rng.standard_normal(A.shape[0]).astype(vdtype)
+        x = ops.TriangularSolver(T, lower=lower, parallel=parallel).solve(b)
+        tol = 1e-4 if vdtype == np.float32 else 1e-12
+        np.testing.assert_allclose(x, ref.trsv_ref(T.astype(np.float64), b.astype(np.float64),
+                                                   lower=lower), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_levels_match_reference(lower):
+    L = ops.ichol0(learnsolve.problems.diffusion((6, 5, 4), seed=0).A)
+    T = L if lower else sp.csr_array(L.T)
+    S = sp.csr_array(sp.tril(T, -1) if lower else sp.triu(T, 1))
+    level_ptr, level_rows = ops.compute_levels(S, lower)
+    level = np.empty(T.shape[0], dtype=np.int64)
+    for lev in range(len(level_ptr) - 1):
+        level[level_rows[level_ptr[lev]:level_ptr[lev + 1]]] = lev
+    np.testing.assert_array_equal(level, ref.levels_ref(T, lower))
+
+
+@pytest.mark.parametrize("omega", [0.0, 0.5, 0.97, 1.0])
+def test_ichol0_matches_dense_reference(omega):
+    for A in _matrices():
+        if A.shape[0] > 400:
+            continue
+        F = ref.ilu0_ref(A, omega)
+        d = np.diag(F)
+        L_ref = (np.tril(F, -1) + np.eye(A.shape[0])) * np.sqrt(d)[None, :]
+        np.testing.assert_allclose(ops.ichol0(A, omega=omega).toarray(), L_ref,
+                                   rtol=1e-11, atol=1e-12)
+
+
+def test_ichol0_pattern_and_row_sums():
+    A = learnsolve.problems.diffusion(20, variance=2.0, seed=4).A
+    L = ops.ichol0(A)
+    lowerA = sp.csr_array(sp.tril(A))
+    assert set(zip(*L.nonzero())) == set(zip(*lowerA.nonzero()))  # IC(0): A's lower pattern
+    Lm = ops.ichol0(A, omega=1.0)  # MIC(0) preserves row sums: L L^T e = A e
+    e = np.ones(A.shape[0])
+    np.testing.assert_allclose(Lm @ (Lm.T @ e), A @ e, rtol=1e-10, atol=1e-10)
+
+
+def test_ichol0_exact_on_tridiagonal():
+    A = sp.csr_array(sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(30, 30)))
+    L = ops.ichol0(A)
+    np.testing.assert_allclose((L @ L.T).toarray(), A.toarray(), atol=1e-12)
+
+
+def test_fallback_kernels_match_compiled(no_compiled):
+    A = learnsolve.problems.diffusion(15, variance=1.0, seed=2).A
+    L = ops.ichol0(A, omega=0.9)
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    _backend.HAS_C = True
+    L_c = ops.ichol0(A, omega=0.9)
+    x_c = ops.TriangularSolver(L_c).solve(b)
+    _backend.HAS_C = False
+    np.testing.assert_allclose(L.toarray(), L_c.toarray(), rtol=1e-12, atol=1e-14)
+    x = ops.TriangularSolver(L).solve(b)
+    np.testing.assert_allclose(x, x_c, rtol=1e-12)
+    np.testing.assert_allclose(ops.spmv(A, b), A @ b, rtol=1e-14)
+
+
+# ---------------------------------------------------------------- malformed CSR
+def _raw(A):
+    return A.data.copy(), A.indices.copy(), A.indptr.copy()
+
+
+def test_malformed_csr_raises_value_error():
+    A = learnsolve.problems.poisson((5, 5)).A
+    x = np.ones(25)
+    data, indices, indptr = _raw(A)
+    bad_index = indices.copy()
+    bad_index[3] = 1000
+    with pytest.raises(ValueError, match="out of bounds"):
+        ops.CSRMatrix((data, bad_index, indptr), shape=A.shape)
+    bad_ptr = indptr.copy()
+    bad_ptr[5] = bad_ptr[7]
+    with pytest.raises(ValueError, match="indptr"):
+        ops.CSRMatrix((data, indices, bad_ptr), shape=A.shape)
+    with pytest.raises(ValueError, match="n_rows"):
+        ops.CSRMatrix((data, indices, indptr[:-1]), shape=A.shape)
+    with pytest.raises(ValueError, match="int32 or int64"):
+        ops.CSRMatrix((data, indices.astype(np.int16), indptr), shape=A.shape)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        ops.CSRMatrix((data.astype(np.complex128), indices, indptr), shape=A.shape)
+    M = ops.CSRMatrix(A)
+    with pytest.raises(ValueError, match="shape"):
+        M.matvec(np.ones(24))
+    with pytest.raises(ValueError, match="cast"):
+        M.matvec(np.ones(25, dtype=np.float32))
+    np.testing.assert_allclose(M.matvec(x), A @ x)
+
+
+def test_compiled_kernels_never_crash_on_garbage():
+    """The raw extension checks bounds itself: garbage raises, it does not segfault."""
+    C = _backend._C
+    indptr = np.array([0, 2, 1, 4], dtype=np.int32)  # decreasing
+    indices = np.array([0, 5, 1, -3], dtype=np.int32)  # out of range
+    data = np.ones(4)
+    with pytest.raises(ValueError):
+        C.spmv(3, indptr, indices, data, np.ones(3), np.empty(3))
+    with pytest.raises(ValueError):
+        C.spmv(3, np.array([0, 1, 2, 3], np.int32), np.array([0, 1, 7], np.int32),
+               np.ones(3), np.ones(3), np.empty(3))
+    with pytest.raises(ValueError):
+        C.spmv(3, np.array([0, 1, 2, 99], np.int32), np.array([0, 1, 2], np.int32),
+               np.ones(3), np.ones(3), np.empty(3))
+    with pytest.raises(ValueError):
+        C.ilu0(np.array([0, 1, 2], np.int32), np.array([0, 9], np.int32), np.ones(2), 0.0, 1e-12)
+    with pytest.raises(ValueError):
+        C.trsv_serial(np.array([0, 1, 1], np.int32), np.array([7], np.int32), np.ones(1),
+                      np.ones(2), np.ones(2), np.empty(2), True)
+    with pytest.raises(TypeError):  # noconvert: wrong dtype is refused, not copied
+        C.spmv(3, np.array([0, 1, 2, 3], np.int32), np.array([0, 1, 2], np.int32),
+               np.ones(3, np.float32), np.ones(3), np.empty(3))
