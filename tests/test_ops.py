@@ -8,7 +8,19 @@ import learnsolve
 from learnsolve import _backend, ops
 from learnsolve.ops import _reference as ref
 
-pytestmark = pytest.mark.skipif(not _backend.HAS_C, reason="compiled extension not built")
+needs_c = pytest.mark.skipif(not _backend.HAS_C, reason="compiled extension not built")
+
+
+@pytest.fixture(params=["compiled", "fallback"])
+def backend(request, monkeypatch):
+    """Run a kernel test on the compiled path and on the numba/SciPy fallback."""
+    if request.param == "compiled":
+        if not _backend.HAS_C:
+            pytest.skip("compiled extension not built")
+    else:
+        monkeypatch.setattr(_backend, "HAS_C", False)
+        monkeypatch.setattr(_backend, "C_OPENMP", False)
+    return request.param
 
 
 def _matrices():
@@ -19,7 +31,7 @@ def _matrices():
 
 @pytest.mark.parametrize("vdtype", [np.float32, np.float64])
 @pytest.mark.parametrize("idtype", [np.int32, np.int64])
-def test_spmv_matches_scipy(vdtype, idtype):
+def test_spmv_matches_scipy(vdtype, idtype, backend):
     rng = np.random.default_rng(0)
     for A in _matrices():
         A = sp.csr_array((A.data.astype(vdtype), A.indices.astype(idtype),
@@ -31,7 +43,7 @@ def test_spmv_matches_scipy(vdtype, idtype):
         np.testing.assert_allclose(y, ref.spmv_ref(A, x), rtol=tol, atol=tol)
 
 
-def test_spmv_rectangular():
+def test_spmv_rectangular(backend):
     A = sp.random_array((40, 25), density=0.2, random_state=1, format="csr")
     x = np.arange(25.0)
     np.testing.assert_allclose(ops.spmv(A, x), A @ x, rtol=1e-14)
@@ -40,7 +52,7 @@ def test_spmv_rectangular():
 @pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("lower", [True, False])
 @pytest.mark.parametrize("vdtype", [np.float32, np.float64])
-def test_triangular_solve_matches_scipy(parallel, lower, vdtype):
+def test_triangular_solve_matches_scipy(parallel, lower, vdtype, backend):
     rng = np.random.default_rng(1)
     for A in _matrices():
         L = ops.ichol0(A)
@@ -53,7 +65,7 @@ def test_triangular_solve_matches_scipy(parallel, lower, vdtype):
 
 
 @pytest.mark.parametrize("lower", [True, False])
-def test_levels_match_reference(lower):
+def test_levels_match_reference(lower, backend):
     L = ops.ichol0(learnsolve.problems.diffusion((6, 5, 4), seed=0).A)
     T = L if lower else sp.csr_array(L.T)
     S = sp.csr_array(sp.tril(T, -1) if lower else sp.triu(T, 1))
@@ -65,7 +77,7 @@ def test_levels_match_reference(lower):
 
 
 @pytest.mark.parametrize("omega", [0.0, 0.5, 0.97, 1.0])
-def test_ichol0_matches_dense_reference(omega):
+def test_ichol0_matches_dense_reference(omega, backend):
     for A in _matrices():
         if A.shape[0] > 400:
             continue
@@ -76,7 +88,7 @@ def test_ichol0_matches_dense_reference(omega):
                                    rtol=1e-11, atol=1e-12)
 
 
-def test_ichol0_pattern_and_row_sums():
+def test_ichol0_pattern_and_row_sums(backend):
     A = learnsolve.problems.diffusion(20, variance=2.0, seed=4).A
     L = ops.ichol0(A)
     lowerA = sp.csr_array(sp.tril(A))
@@ -86,12 +98,13 @@ def test_ichol0_pattern_and_row_sums():
     np.testing.assert_allclose(Lm @ (Lm.T @ e), A @ e, rtol=1e-10, atol=1e-10)
 
 
-def test_ichol0_exact_on_tridiagonal():
+def test_ichol0_exact_on_tridiagonal(backend):
     A = sp.csr_array(sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(30, 30)))
     L = ops.ichol0(A)
     np.testing.assert_allclose((L @ L.T).toarray(), A.toarray(), atol=1e-12)
 
 
+@needs_c
 def test_fallback_kernels_match_compiled(no_compiled):
     A = learnsolve.problems.diffusion(15, variance=1.0, seed=2).A
     L = ops.ichol0(A, omega=0.9)
@@ -111,7 +124,7 @@ def _raw(A):
     return A.data.copy(), A.indices.copy(), A.indptr.copy()
 
 
-def test_malformed_csr_raises_value_error():
+def test_malformed_csr_raises_value_error(backend):
     A = learnsolve.problems.poisson((5, 5)).A
     x = np.ones(25)
     data, indices, indptr = _raw(A)
@@ -137,6 +150,7 @@ def test_malformed_csr_raises_value_error():
     np.testing.assert_allclose(M.matvec(x), A @ x)
 
 
+@needs_c
 def test_compiled_kernels_never_crash_on_garbage():
     """The raw extension checks bounds itself: garbage raises, it does not segfault."""
     C = _backend._C

@@ -124,7 +124,12 @@ class TriangularSolver:
         if C is None:
             from . import _numba
 
-            _numba.trsv(S.indptr, S.indices, S.data, self.inv_diag, self.lower, b, out)
+            if self.parallel:  # level order: every dependency precedes its row
+                w = np.empty_like(out)
+                _numba.trsv(S.indptr, S.indices, S.data, self.inv_diag, True, b[self.perm], w)
+                out[self.perm] = w
+            else:
+                _numba.trsv(S.indptr, S.indices, S.data, self.inv_diag, self.lower, b, out)
         elif self.parallel:
             C.trsv_levels(S.indptr, S.indices, S.data, self.inv_diag, self.level_ptr,
                           self.perm, np.ascontiguousarray(b), out, np.empty_like(out))
