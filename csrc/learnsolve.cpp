@@ -137,8 +137,12 @@ void trsv_levels(const Arr<I>& indptr, const Arr<I>& indices, const Arr<V>& data
   raise_status(status, fn);
 }
 
+// Returns (status, bad_row) instead of raising, so that the caller can tell a
+// breakdown (retry with a shift) from malformed input; same contract as the
+// numba fallback.
 template <typename I, typename V>
-void ilu0(const Arr<I>& indptr, const Arr<I>& indices, Arr<V>& data, double omega, double tol) {
+py::tuple ilu0(const Arr<I>& indptr, const Arr<I>& indices, Arr<V>& data, double omega,
+               double tol) {
   const char* fn = "learnsolve._C.ilu0";
   const int64_t n = indptr.shape(0) - 1;
   check_csr_sizes<I>(fn, n, indptr, indices, data.shape(0));
@@ -149,7 +153,7 @@ void ilu0(const Arr<I>& indptr, const Arr<I>& indices, Arr<V>& data, double omeg
     status = learnsolve::ilu0<I, V>(n, data.shape(0), indptr.data(), indices.data(),
                                     data.mutable_data(), omega, tol, &bad_row);
   }
-  raise_status(status, fn, bad_row);
+  return py::make_tuple(status, bad_row);
 }
 
 template <typename I, typename V>

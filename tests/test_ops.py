@@ -165,8 +165,11 @@ def test_compiled_kernels_never_crash_on_garbage():
     with pytest.raises(ValueError):
         C.spmv(3, np.array([0, 1, 2, 99], np.int32), np.array([0, 1, 2], np.int32),
                np.ones(3), np.ones(3), np.empty(3))
-    with pytest.raises(ValueError):
-        C.ilu0(np.array([0, 1, 2], np.int32), np.array([0, 9], np.int32), np.ones(2), 0.0, 1e-12)
+    status, row = C.ilu0(np.array([0, 1, 2], np.int32), np.array([0, 9], np.int32), np.ones(2),
+                         0.0, 1e-12)
+    assert status == 2 and row == 1  # out-of-range column reported, nothing touched
+    with pytest.raises(ValueError, match="ichol0: row 1: no diagonal"):
+        ops.ichol0(sp.csr_array(np.array([[2.0, 1.0], [1.0, 0.0]])))
     with pytest.raises(ValueError):
         C.trsv_serial(np.array([0, 1, 1], np.int32), np.array([7], np.int32), np.ones(1),
                       np.ones(2), np.ones(2), np.empty(2), True)

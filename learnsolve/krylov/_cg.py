@@ -57,14 +57,11 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     xp, x = s.xp, s.x
     if s.bnrm2 == 0.0:
         return xp.zeros_like(s.b), 0
-    r = s.b - s.matvec(x) if bool(xp.any(x != 0)) else xp.asarray(s.b, copy=True)
+    r = s.initial_residual()
     rho_prev, p = None, None
     with s.loop_context():
         for iteration in range(s.maxiter):
-            rnorm = float(s.norm(r))
-            if residuals is not None:
-                residuals.append(rnorm)
-            done, r = s.converged(r, rnorm)
+            done, r, _ = s.check(r, residuals)
             if done:
                 return x, 0
             z = s.precondition(r)
@@ -84,8 +81,4 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
             rho_prev = rho_cur
             if callback is not None:
                 callback(x)
-        rnorm = float(s.norm(r))
-        if residuals is not None:
-            residuals.append(rnorm)
-        done, _ = s.converged(r, rnorm)
-    return x, (0 if done else s.maxiter)
+        return s.finish(r, residuals)

@@ -151,6 +151,26 @@ class System:
             return True, r
         return False, r_true
 
+    def initial_residual(self):
+        """``b - A x0`` (a copy of ``b`` when ``x0`` is zero)."""
+        xp = self.xp
+        if bool(xp.any(self.x != 0)):
+            return self.b - self.matvec(self.x)
+        return xp.asarray(self.b, copy=True)
+
+    def check(self, r, residuals):
+        """Record ``‖r‖`` and run :meth:`converged`; returns ``(done, r, ‖r‖)``."""
+        rnorm = float(self.norm(r))
+        if residuals is not None:
+            residuals.append(rnorm)
+        done, r = self.converged(r, rnorm)
+        return done, r, rnorm
+
+    def finish(self, r, residuals):
+        """``(x, info)`` after the last iteration: 0 if converged, else ``maxiter``."""
+        done, _, _ = self.check(r, residuals)
+        return self.x, (0 if done else self.maxiter)
+
     def loop_context(self):
         return blas_single_thread() if self.is_numpy else contextlib.nullcontext()
 

@@ -24,15 +24,12 @@ def flexible_solve(func, A, b, x0, rtol, atol, maxiter, M, callback, residuals, 
     xp, x = s.xp, s.x
     if s.bnrm2 == 0.0:
         return xp.zeros_like(s.b), 0
-    r = s.b - s.matvec(x) if bool(xp.any(x != 0)) else xp.asarray(s.b, copy=True)
+    r = s.initial_residual()
     history = deque(maxlen=int(m) if variant == "orth" else 1)  # (p, A p, pᵀAp)
     prev = None  # (z, r) of the previous step, Polak-Ribière
     with s.loop_context():
         for _ in range(s.maxiter):
-            rnorm = float(s.norm(r))
-            if residuals is not None:
-                residuals.append(rnorm)
-            done, r = s.converged(r, rnorm)
+            done, r, rnorm = s.check(r, residuals)
             if done:
                 return x, 0
             z = s.precondition(r / rnorm if normalize else r)
@@ -58,8 +55,4 @@ def flexible_solve(func, A, b, x0, rtol, atol, maxiter, M, callback, residuals, 
             history.append((p, q, pq))
             if callback is not None:
                 callback(x)
-        rnorm = float(s.norm(r))
-        if residuals is not None:
-            residuals.append(rnorm)
-        done, _ = s.converged(r, rnorm)
-    return x, (0 if done else s.maxiter)
+        return s.finish(r, residuals)

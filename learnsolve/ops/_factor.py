@@ -56,23 +56,18 @@ def ichol0(A, omega=0.0, tol=1e-12):
     indptr, indices = A.indptr, A.indices
     C = _backend.compiled()
     if C is not None:
-        try:
-            C.ilu0(indptr, indices, work, float(omega), float(tol))
-        except ValueError as exc:
-            msg = str(exc)
-            if "pivot" in msg:
-                row = int(msg.split("(row ")[1].split(")")[0])
-                raise FactorizationBreakdown(func, row) from None
-            raise ValueError(msg.replace("learnsolve._C.ilu0", func)) from None
+        status, row = C.ilu0(indptr, indices, work, float(omega), float(tol))
     else:
         from . import _numba
 
         status, row = _numba.ilu0(indptr.astype(np.int64), indices.astype(np.int64), work,
                                   float(omega), float(tol))
-        if status == 3:
-            raise ValueError(f"{func}: row {row} has no diagonal entry; store the diagonal.")
-        if status == 4:
-            raise FactorizationBreakdown(func, row)
+    if status == 4:
+        raise FactorizationBreakdown(func, row)
+    if status:
+        what = {1: "malformed CSR `indptr`", 2: "CSR column index out of bounds",
+                3: "no diagonal entry; store the diagonal explicitly"}.get(status, "bad input")
+        raise ValueError(f"{func}: row {row}: {what}; pass a canonical CSR matrix.")
     F = sp.csr_array((work, indices, indptr), shape=A.shape)
     d = F.diagonal()
     sqrt_d = np.sqrt(d)
