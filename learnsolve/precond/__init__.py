@@ -9,6 +9,7 @@ from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
 from ._factored import factored, ic0, mic0, ssor
+from ._tuned import OmegaTuner, matrix_features, tuned
 
 BUILDERS = {
     "identity": identity,
@@ -41,5 +42,5 @@ def build(name, A):
     return builder(A)
 
 
-__all__ = ["Preconditioner", "amg", "build", "factored", "ic0", "identity", "jacobi", "mic0",
-           "ssor"]
+__all__ = ["OmegaTuner", "Preconditioner", "amg", "build", "factored", "ic0", "identity",
+           "jacobi", "matrix_features", "mic0", "ssor", "tuned"]
