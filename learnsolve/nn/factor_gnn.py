@@ -1,0 +1,143 @@
+"""GNN predicting a sparse lower-triangular factor on A's lower pattern."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from .factor_conv import FactorConv
+
+KINDS = ("ic", "correct", "fsai")
+
+
+class FactorGNN(torch.nn.Module):
+    r"""Predicts ``L`` (``M = L Lᵀ``, kinds ``'ic'``/``'correct'``) or ``G``
+    (``M⁻¹ = Gᵀ G``, kind ``'fsai'``) with the pattern of ``tril(A)``.
+
+    Works on the diagonally scaled matrix ``Ã = D^{-1/2} A D^{-1/2}`` (inputs
+    from :func:`learnsolve.problems.graph_features`), so a model trained at one
+    size and contrast applies to others, and rescales at the end:
+    ``L = D^{1/2} L̃`` or ``G = G̃ D^{-1/2}``.  The head predicts corrections of
+    a sensible start:
+
+    - ``'ic'``: ``L̃ = I + tril(Ã, -1) + f`` with diagonal ``exp(g)``;
+    - ``'correct'``: ``L̃ = L̃_IC(0) + α f`` with ``α`` learned, starting at 0, so
+      an untrained model *is* IC(0) (IC(0) is invariant under diagonal scaling);
+    - ``'fsai'``: ``G̃ = I + f`` with diagonal ``exp(g)``.
+
+    Parameters
+    ----------
+    kind : {'ic', 'correct', 'fsai'}
+    channels : int
+        Width of node/edge states.
+    layers : int
+        Number of :class:`FactorConv` layers.
+
+    Examples
+    --------
+    >>> import torch, learnsolve
+    >>> from learnsolve.nn import FactorGNN
+    >>> A = learnsolve.problems.poisson((6, 6)).A
+    >>> model = FactorGNN("correct")
+    >>> L = model.factor(A)                       # α = 0: exactly IC(0)
+    >>> bool(abs(L - learnsolve.ops.ichol0(A)).max() < 1e-6)
+    True
+    """
+
+    def __init__(self, kind: str = "ic", channels: int = 16, layers: int = 3):
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"learnsolve.nn.FactorGNN: unknown `kind`={kind!r}; use one of {KINDS}.")
+        self.kind = kind
+        edge_in = 2 if kind == "correct" else 1
+        self.node_enc = torch.nn.Linear(3, channels)
+        self.edge_enc = torch.nn.Linear(edge_in, channels)
+        self.convs = torch.nn.ModuleList(FactorConv(channels) for _ in range(layers))
+        self.edge_head = torch.nn.Linear(2 * channels, 1)
+        self.node_head = torch.nn.Linear(channels, 1)
+        torch.nn.init.zeros_(self.edge_head.weight)
+        torch.nn.init.zeros_(self.edge_head.bias)
+        torch.nn.init.zeros_(self.node_head.weight)
+        torch.nn.init.zeros_(self.node_head.bias)
+        self.alpha = torch.nn.Parameter(torch.zeros(())) if kind == "correct" else None
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, lower: Tensor,
+                reverse: Tensor, base_offdiag: Tensor, base_diag: Tensor) -> tuple[Tensor, Tensor]:
+        """Scaled factor values: ``(offdiag over the lower edges, diag)``.
+
+        ``lower`` selects the edges with row > col, ``reverse[k]`` is the index
+        of the transposed edge (so an entry sees both directions), and
+        ``base_*`` are the start values the head corrects.
+        """
+        h, e = self.node_enc(x), self.edge_enc(edge_attr)
+        for conv in self.convs:
+            h, e = conv(h, edge_index, e)
+        pair = torch.cat([e[lower], e[reverse[lower]]], dim=-1)
+        f = self.edge_head(pair).squeeze(-1)
+        g = self.node_head(h).squeeze(-1)
+        if self.kind == "correct":
+            return base_offdiag + self.alpha * f, base_diag * torch.exp(self.alpha * g)
+        return base_offdiag + f, base_diag * torch.exp(g)
+
+    # ------------------------------------------------------------------ inference
+    def inputs(self, A, dtype=torch.float32):
+        """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy)."""
+        from ..ops import ichol0
+        from ..problems import graph_features
+
+        edge_index, w, x, d = graph_features(A)
+        row, col = edge_index
+        n = x.shape[0]
+        # index of the transposed edge: edges sorted by (row, col) vs by (col, row)
+        key = row * n + col
+        order = np.argsort(key)
+        rkey = col * n + row
+        reverse = order[np.searchsorted(key[order], rkey)]
+        lower = row > col
+        if self.kind == "ic":
+            base_off, base_diag = w[lower], np.ones(n)
+            edge_feat = w[:, None]
+        elif self.kind == "fsai":
+            base_off, base_diag = np.zeros(int(lower.sum())), np.ones(n)
+            edge_feat = w[:, None]
+        else:
+            s = 1.0 / np.sqrt(d)
+            L = ichol0(A)
+            Ls = sp.csr_array(sp.diags_array(s) @ L)  # D^{-1/2} L_IC(0): the scaled IC factor
+            ic_edge = np.asarray(Ls[np.maximum(row, col), np.minimum(row, col)]).ravel()
+            base_off, base_diag = ic_edge[lower], Ls.diagonal()
+            edge_feat = np.stack([w, ic_edge], axis=1)
+        t = lambda a, dt=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
+        return {
+            "x": t(x), "edge_index": torch.as_tensor(edge_index), "edge_attr": t(edge_feat),
+            "lower": torch.as_tensor(np.flatnonzero(lower)), "reverse": torch.as_tensor(reverse),
+            "base_offdiag": t(base_off), "base_diag": t(base_diag),
+        }, (row[lower], col[lower], d)
+
+    @staticmethod
+    def assemble(kind, offdiag, diag, rows, cols, d):
+        """Sparse factor in A's units: ``D^{1/2} L̃`` (IC kinds) or ``G̃ D^{-1/2}`` (FSAI)."""
+        n = d.size
+        sq = np.sqrt(d)
+        if kind == "fsai":
+            vals, dvals = offdiag / sq[cols], diag / sq
+        else:
+            vals, dvals = offdiag * sq[rows], diag * sq
+        r = np.concatenate([rows, np.arange(n)])
+        c = np.concatenate([cols, np.arange(n)])
+        F = sp.csr_array((np.concatenate([vals, dvals]), (r, c)), shape=(n, n))
+        F.sum_duplicates()
+        F.sort_indices()
+        return F
+
+    @torch.no_grad()
+    def factor(self, A):
+        """The predicted sparse factor of ``A`` (float32 inference, float64 result)."""
+        was_training = self.training
+        self.eval()
+        tensors, (rows, cols, d) = self.inputs(A)
+        off, diag = self(**tensors)
+        self.train(was_training)
+        return self.assemble(self.kind, off.double().numpy(), diag.double().numpy(), rows, cols, d)
