@@ -10,6 +10,7 @@
 import numpy as _np
 
 from . import krylov, ops, precond, problems
+from .zoo import pretrained
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,5 @@ def relative_residual(A, x, b):
     return float(r / nb) if nb > 0 else float(r)
 
 
-__all__ = ["krylov", "ops", "precond", "problems", "relative_residual", "__version__"]
+__all__ = ["krylov", "ops", "precond", "pretrained", "problems", "relative_residual",
+           "__version__"]

@@ -22,6 +22,18 @@ def _bench(args):
     return 1 if failed and args.strict else 0
 
 
+def _train(args):
+    from .train import TrainConfig, fit
+
+    cfg = TrainConfig(kind=args.kind, loss=args.loss, epochs=args.epochs, lr=args.lr,
+                      channels=args.channels, layers=args.layers, seed=args.seed,
+                      minutes=args.minutes, samples_per_epoch=args.samples)
+    history = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    best = min(h["val_ratio"] for h in history) if history else float("nan")
+    print(f"wrote {args.out} (best validation PCG-iteration ratio {best:.3f} over {len(history)} epochs)")
+    return 0
+
+
 def _info(_args):
     from . import __version__, _backend
 
@@ -54,6 +66,21 @@ def main(argv=None):
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--strict", action="store_true", help="exit 1 if any run did not converge")
     b.set_defaults(func=_bench)
+    t = sub.add_parser("train", help="train a learned factor (checkpoints every epoch)")
+    t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
+    t.add_argument("--loss", default="lowfreq",
+                   choices=["lowfreq", "hutchinson", "kaporin", "fsai"])
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--samples", type=int, default=24, help="problems per epoch")
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--channels", type=int, default=16)
+    t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--minutes", type=float, default=25.0, help="wall-time budget")
+    t.add_argument("--out", required=True, help="weights file to write (checkpoint: OUT.ckpt)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train)
     i = sub.add_parser("info", help="show which kernels and devices are available")
     i.set_defaults(func=_info)
     args = parser.parse_args(argv)

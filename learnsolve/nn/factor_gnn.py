@@ -57,11 +57,14 @@ class FactorGNN(torch.nn.Module):
         self.convs = torch.nn.ModuleList(FactorConv(channels) for _ in range(layers))
         self.edge_head = torch.nn.Linear(2 * channels, 1)
         self.node_head = torch.nn.Linear(channels, 1)
-        torch.nn.init.zeros_(self.edge_head.weight)
-        torch.nn.init.zeros_(self.edge_head.bias)
-        torch.nn.init.zeros_(self.node_head.weight)
-        torch.nn.init.zeros_(self.node_head.bias)
+        # Start exactly at the base factor.  For 'correct' that is α = 0 with
+        # random heads (zero heads too would make α and the heads a saddle point:
+        # every gradient vanishes); the other kinds zero their heads instead.
         self.alpha = torch.nn.Parameter(torch.zeros(())) if kind == "correct" else None
+        if kind != "correct":
+            for head in (self.edge_head, self.node_head):
+                torch.nn.init.zeros_(head.weight)
+                torch.nn.init.zeros_(head.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, lower: Tensor,
                 reverse: Tensor, base_offdiag: Tensor, base_diag: Tensor) -> tuple[Tensor, Tensor]:

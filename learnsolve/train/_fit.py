@@ -1,0 +1,192 @@
+"""Fit a :class:`~learnsolve.nn.FactorGNN` on ConDiff-type problems generated on the fly."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+
+from .. import __version__, krylov, precond, problems
+from ..nn import FactorGNN
+from ._sparse import factor_triplets
+from .losses import KaporinFSAI, fsai_residual, hutchinson, low_frequency
+
+LOSSES = {"ic": ("lowfreq", "hutchinson"), "correct": ("lowfreq", "hutchinson"),
+          "fsai": ("kaporin", "fsai")}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved inside the weights file)."""
+
+    kind: str = "correct"
+    loss: str = "lowfreq"
+    channels: int = 16
+    layers: int = 3
+    lr: float = 3e-4
+    epochs: int = 40
+    samples_per_epoch: int = 24
+    sizes: tuple = (32, 48, 64, 96, 128)
+    contrast_range: tuple = (1e1, 1e4)
+    variance_range: tuple = (0.1, 2.0)
+    family_weights: tuple = (0.5, 0.4, 0.1)  # piecewise, log-normal, Poisson
+    rhs_per_matrix: int = 4
+    val_size: int = 128
+    seed: int = 0
+    minutes: float = 25.0
+    threads: int = 2
+
+
+def sample_problem(cfg, rng):
+    """One training problem: ConDiff piecewise / log-normal 2D diffusion or Poisson."""
+    n = int(rng.choice(cfg.sizes))
+    fam = rng.choice(3, p=np.asarray(cfg.family_weights) / np.sum(cfg.family_weights))
+    seed = int(rng.integers(2**31))
+    cov = str(rng.choice(["exponential", "gaussian", "cubic"]))
+    ls = float(rng.uniform(0.05, 0.2))
+    if fam == 0:
+        c = float(np.exp(rng.uniform(*np.log(cfg.contrast_range))))
+        return problems.diffusion(n, contrast=c, covariance=cov, length_scale=ls, seed=seed)
+    if fam == 1:
+        v = float(rng.uniform(*cfg.variance_range))
+        return problems.diffusion(n, variance=v, covariance=cov, length_scale=ls, seed=seed)
+    return problems.poisson((n, n), seed=seed)
+
+
+def validation_set(cfg):
+    """Fixed problems (seeds unseen in training) for selection by PCG iterations."""
+    n = cfg.val_size
+    return [problems.diffusion(n, contrast=1e4, seed=10_001),
+            problems.diffusion(n, contrast=1e2, seed=10_002),
+            problems.diffusion(n, variance=2.0, seed=10_003),
+            problems.poisson((n, n), seed=10_004)]
+
+
+def pcg_iterations(A, b, M, rtol=1e-6):
+    res = []
+    x, info = krylov.cg(A, b, rtol=rtol, M=M, residuals=res, maxiter=20 * A.shape[0])
+    return len(res) - 1 if info == 0 else np.inf
+
+
+class Sample:
+    """A problem turned into model inputs and loss data (scaled space)."""
+
+    def __init__(self, model, p, cfg, rng):
+        self.tensors, (rows, cols, d) = model.inputs(p.A)
+        self.rows = torch.as_tensor(rows, dtype=torch.int64)
+        self.cols = torch.as_tensor(cols, dtype=torch.int64)
+        s = 1.0 / np.sqrt(d)
+        At = sp.csr_array(sp.diags_array(s) @ p.A @ sp.diags_array(s))
+        C = sp.coo_array(At)
+        self.A = (torch.as_tensor(C.row.astype(np.int64)), torch.as_tensor(C.col.astype(np.int64)),
+                  torch.as_tensor(C.data))
+        k = cfg.rhs_per_matrix
+        if cfg.loss == "lowfreq":
+            b = rng.standard_normal((At.shape[0], k))
+            x = spla.splu(sp.csc_matrix(At)).solve(b)
+            self.x, self.b = torch.as_tensor(x), torch.as_tensor(b)
+        self.z = torch.as_tensor(rng.standard_normal((At.shape[0], k)))
+        if cfg.loss == "kaporin":
+            n = At.shape[0]
+            r = np.concatenate([rows, np.arange(n)])
+            c = np.concatenate([cols, np.arange(n)])
+            self.perm = torch.as_tensor(np.lexsort((c, r)))
+            pattern = sp.csr_array((np.ones(r.size), (r, c)), shape=(n, n))
+            self.kaporin = KaporinFSAI(pattern, At)
+
+    def loss(self, model, cfg):
+        """The configured loss; the relative ones are minimized in log form so that
+        every sample weighs by its relative improvement, whatever its conditioning."""
+        off, diag = model(**self.tensors)
+        L = factor_triplets(off.double(), diag.double(), self.rows, self.cols)
+        if cfg.loss == "lowfreq":
+            return torch.log(low_frequency(L, self.x, self.b))
+        if cfg.loss == "hutchinson":
+            return torch.log(hutchinson(L, self.A, self.z))
+        if cfg.loss == "fsai":
+            return torch.log(fsai_residual(L, self.A, self.z))
+        return self.kaporin(L[2][self.perm])  # already a log
+
+
+def validate(model, val, baseline):
+    """Mean ratio of PCG iterations with the model's factor to the baseline's."""
+    from ..precond._learned import LearnedFactor
+
+    lf = LearnedFactor("val", model, {})
+    ratios = []
+    for p, base in zip(val, baseline):
+        ratios.append(pcg_iterations(p.A, p.b, lf.aspreconditioner(p.A)) / base)
+    return float(np.mean(ratios))
+
+
+def meta_for(cfg, best_ratio, baseline_name):
+    return {"method": "factor", "kind": cfg.kind, "channels": cfg.channels, "layers": cfg.layers,
+            "family": "condiff-2d", "version": __version__, "dtype": "float32",
+            "validation_ratio": best_ratio, "validation_baseline": baseline_name,
+            "config": {k: (list(v) if isinstance(v, tuple) else v)
+                       for k, v in dataclasses.asdict(cfg).items()}}
+
+
+def fit(cfg, out, *, resume=False, progress=True):
+    """Train, checkpoint every epoch to ``out + '.ckpt'``, write the best model to ``out``.
+
+    Selection is by real PCG iteration counts on :func:`validation_set`
+    (ratio to IC(0), or to Jacobi for FSAI), not by the loss.  Stops after
+    ``cfg.epochs`` epochs or ``cfg.minutes`` of wall time; ``resume=True``
+    continues from the checkpoint.  Returns the history.
+    """
+    if cfg.loss not in LOSSES[cfg.kind]:
+        raise ValueError(f"learnsolve train: loss {cfg.loss!r} does not fit kind {cfg.kind!r}; "
+                         f"use one of {LOSSES[cfg.kind]}.")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = FactorGNN(cfg.kind, channels=cfg.channels, layers=cfg.layers)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ckpt = out + ".ckpt"
+    start, history = 0, []
+    val = validation_set(cfg)
+    base_fn = precond.jacobi if cfg.kind == "fsai" else precond.ic0
+    baseline = [pcg_iterations(p.A, p.b, base_fn(p.A)) for p in val]
+    best_ratio, best_state = validate(model, val, baseline), copy.deepcopy(model.state_dict())
+    if resume and os.path.exists(ckpt):
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history = int(state["epoch"]) + 1, list(state["history"])
+        best_ratio, best_state = float(state["best_ratio"]), state["best_state"]
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.epochs), desc=f"train {cfg.kind}/{cfg.loss}", disable=not progress)
+    for epoch in bar:
+        rng = np.random.default_rng([cfg.seed, epoch])
+        losses = []
+        model.train()
+        for _ in range(cfg.samples_per_epoch):
+            sample = Sample(model, sample_problem(cfg, rng), cfg, rng)
+            loss = sample.loss(model, cfg)
+            if not torch.isfinite(loss):
+                continue
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+        ratio = validate(model, val, baseline)
+        if ratio < best_ratio:
+            best_ratio, best_state = ratio, copy.deepcopy(model.state_dict())
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else float("nan"),
+                        "val_ratio": ratio})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3g}", val=f"{ratio:.3f}", best=f"{best_ratio:.3f}")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                    "history": history, "best_ratio": best_ratio, "best_state": best_state}, ckpt)
+        if time.perf_counter() - t0 > 60 * cfg.minutes:
+            break
+    torch.save({"meta": meta_for(cfg, best_ratio, base_fn.__name__), "state_dict": best_state}, out)
+    return history

@@ -1,0 +1,82 @@
+"""Shipped pretrained weights and the :func:`pretrained` loader.
+
+Each ``<name>.pt`` holds ``{"meta": {...}, "state_dict": {...}}`` readable by
+``torch.load(weights_only=True)``; ``meta`` carries the method, model kind and
+size, problem family, learnsolve version, dtype and the training config.
+"""
+
+from __future__ import annotations
+
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REQUIRED = ("method", "kind", "channels", "layers", "family", "version")
+
+
+def available():
+    """Names of the shipped models."""
+    return sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".pt"))
+
+
+def load_weights(path, func="learnsolve.pretrained"):
+    """Read and validate a weights file; returns ``(meta, state_dict)``."""
+    import torch
+
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{func}: could not read weights file {path!r} ({type(exc).__name__}: "
+                         f"{exc}); the file is corrupt or not a learnsolve model — retrain it "
+                         "with `learnsolve train` or reinstall learnsolve.") from None
+    if not isinstance(blob, dict) or "meta" not in blob or "state_dict" not in blob:
+        raise ValueError(f"{func}: {path!r} is not a learnsolve weights file (no meta/state_dict).")
+    meta = blob["meta"]
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ValueError(f"{func}: weights file {path!r} lacks metadata {missing}.")
+    return meta, blob["state_dict"]
+
+
+def pretrained(name=None, *, path=None):
+    """A shipped learned preconditioner by name, or the list of names when ``name`` is None.
+
+    Parameters
+    ----------
+    name : str, optional
+        A shipped model (see ``learnsolve.pretrained()``).
+    path : str, optional
+        Load a weights file written by ``learnsolve train`` instead.
+
+    Returns
+    -------
+    list of str or LearnedFactor
+        ``LearnedFactor.aspreconditioner(A)`` gives a ``scipy`` LinearOperator.
+
+    Examples
+    --------
+    >>> import learnsolve
+    >>> isinstance(learnsolve.pretrained(), list)
+    True
+    """
+    from ..nn import FactorGNN
+    from ..precond._learned import LearnedFactor
+
+    if name is None and path is None:
+        return available()
+    if path is None:
+        if name not in available():
+            raise ValueError(f"learnsolve.pretrained: unknown model {name!r}; available: "
+                             f"{available()}. Train one with `learnsolve train`.")
+        path = os.path.join(HERE, f"{name}.pt")
+    meta, state = load_weights(path)
+    if meta["method"] != "factor":
+        raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, not a "
+                         "factor model; use the loader for that method.")
+    model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"learnsolve.pretrained: weights in {path!r} do not fit the model its "
+                         f"metadata describes ({exc}).") from None
+    model.eval()
+    return LearnedFactor(name or os.path.splitext(os.path.basename(path))[0], model, meta)

@@ -1,0 +1,103 @@
+"""Learned factors: training loop, weights files, pretrained(), fallbacks."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import learnsolve
+from learnsolve.nn import FactorGNN
+from learnsolve.precond._learned import LearnedFactor, fsai
+from learnsolve.train import TrainConfig, fit
+
+TINY = dict(sizes=(12, 16), val_size=16, samples_per_epoch=2, channels=8, layers=2)
+
+
+def test_fit_writes_weights_with_metadata_and_resumes(tmp_path):
+    out = str(tmp_path / "m.pt")
+    cfg = TrainConfig(kind="correct", loss="lowfreq", epochs=2, **TINY)
+    hist = fit(cfg, out, progress=False)
+    assert [h["epoch"] for h in hist] == [0, 1]
+    blob = torch.load(out, weights_only=True)
+    meta = blob["meta"]
+    assert meta["kind"] == "correct" and meta["method"] == "factor"
+    assert meta["config"]["sizes"] == [12, 16] and meta["version"] == learnsolve.__version__
+    # resume from the checkpoint: continues at epoch 2
+    cfg3 = TrainConfig(kind="correct", loss="lowfreq", epochs=3, **TINY)
+    hist3 = fit(cfg3, out, resume=True, progress=False)
+    assert [h["epoch"] for h in hist3] == [0, 1, 2]
+    lf = learnsolve.pretrained(path=out)
+    p = learnsolve.problems.diffusion(20, contrast=1e3, seed=5)
+    x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=lf.aspreconditioner(p.A))
+    assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+
+
+@pytest.mark.parametrize("kind,loss", [("ic", "hutchinson"), ("fsai", "kaporin"),
+                                       ("fsai", "fsai")])
+def test_fit_other_kinds_and_losses(tmp_path, kind, loss):
+    out = str(tmp_path / f"{kind}.pt")
+    hist = fit(TrainConfig(kind=kind, loss=loss, epochs=1, **TINY), out, progress=False)
+    assert np.isfinite(hist[0]["loss"]) and hist[0]["val_ratio"] > 0
+
+
+def test_fit_rejects_loss_of_other_kind(tmp_path):
+    with pytest.raises(ValueError, match="does not fit kind"):
+        fit(TrainConfig(kind="ic", loss="kaporin", **TINY), str(tmp_path / "x.pt"))
+
+
+def test_fsai_applies_gt_g():
+    A = learnsolve.problems.poisson((6, 6)).A
+    G = sp.csr_array(sp.tril(A) * 0.1 + sp.eye_array(36))
+    r = np.random.default_rng(0).standard_normal(36)
+    np.testing.assert_allclose(fsai(G, name="g") @ r, G.T @ (G @ r), rtol=1e-12)
+
+
+def test_unusable_factor_falls_back_with_warning():
+    model = FactorGNN("ic")
+    with torch.no_grad():
+        model.node_head.bias.fill_(float("nan"))
+    p = learnsolve.problems.diffusion(16, variance=1.0, seed=0)
+    with pytest.warns(RuntimeWarning, match="unusable.*falling back to ic0"):
+        P = LearnedFactor("broken", model, {}).aspreconditioner(p.A)
+    assert P.name == "ic0" and "fallback" in P.info
+    x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=P)
+    assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+    model = FactorGNN("fsai")
+    with torch.no_grad():
+        model.node_head.bias.fill_(float("inf"))
+    with pytest.warns(RuntimeWarning, match="falling back to jacobi"):
+        P = LearnedFactor("broken", model, {}).aspreconditioner(p.A)
+    assert P.name == "jacobi"
+
+
+def test_pretrained_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'nope'.*learnsolve train"):
+        learnsolve.pretrained("nope")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="corrupt or not a learnsolve model"):
+        learnsolve.pretrained(path=str(bad))
+    torch.save({"meta": {"method": "factor"}, "state_dict": {}}, tmp_path / "meta.pt")
+    with pytest.raises(ValueError, match="lacks metadata"):
+        learnsolve.pretrained(path=str(tmp_path / "meta.pt"))
+    meta = {"method": "vcycle", "kind": "x", "channels": 1, "layers": 1, "family": "f",
+            "version": "0"}
+    torch.save({"meta": meta, "state_dict": {}}, tmp_path / "v.pt")
+    with pytest.raises(ValueError, match="not a factor model"):
+        learnsolve.pretrained(path=str(tmp_path / "v.pt"))
+    p = learnsolve.problems.poisson((4, 4))
+    lf = LearnedFactor("m", FactorGNN("ic"), {})
+    N = p.A.tolil()
+    N[0, 1] = 7.0
+    with pytest.raises(ValueError, match="aspreconditioner: `A` must be symmetric"):
+        lf.aspreconditioner(N.tocsr())
+
+
+def test_shipped_models_load_and_converge():
+    names = learnsolve.pretrained()
+    p = learnsolve.problems.diffusion(32, contrast=1e4, seed=9)
+    for name in names:
+        lf = learnsolve.pretrained(name)
+        assert lf.meta["family"] == "condiff-2d"
+        x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=lf.aspreconditioner(p.A))
+        assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
