@@ -74,18 +74,3 @@ def positive_diagonal(A, func, name="A"):
         )
     return d
 
-
-def check_vector(v, n, func, name):
-    """Raise ValueError unless ``v`` has ``n`` entries (1-D or (n, 1)) and is finite."""
-    shape = tuple(v.shape)
-    if not (shape == (n,) or shape == (n, 1)):
-        raise ValueError(
-            f"{func}: `{name}` has shape {shape}, but the matrix has {n} rows; "
-            f"pass a vector of length {n}."
-        )
-    try:
-        finite = bool(np.all(np.isfinite(np.asarray(v))))
-    except TypeError:  # device arrays: checked by the caller's namespace
-        finite = True
-    if not finite:
-        raise ValueError(f"{func}: `{name}` contains NaN or Inf; pass finite values.")
