@@ -19,7 +19,7 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/readme")
     args = ap.parse_args()
     problems = [bench.make_problem(s) for s in bench.expand(bench.README_PROBLEMS)]
-    results = bench.run(problems, bench.DEFAULT_PRECONDS, rtol=args.rtol, repeats=args.repeats)
+    results = bench.run(problems, bench.default_preconds(), rtol=args.rtol, repeats=args.repeats)
     md, paths = bench.write(results, args.out, rtol=args.rtol, machine=bench.machine_info())
     print(md)
     print("wrote " + ", ".join(paths))

@@ -46,7 +46,7 @@ def _info(_args):
 
 def main(argv=None):
     """Entry point of the ``learnsolve`` command."""
-    from .bench import DEFAULT_PRECONDS
+    from .bench import default_preconds
 
     parser = argparse.ArgumentParser(prog="learnsolve", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +56,7 @@ def main(argv=None):
                         "diffusion:256:contrast=1e4, anisotropic:256:eps=0.01, pyamg:airfoil, "
                         "a .mtx path, or 'shared' (../shared/matrices). Default: "
                         "diffusion:256:contrast=1e4")
-    b.add_argument("--precond", default=",".join(DEFAULT_PRECONDS),
+    b.add_argument("--precond", default=",".join(default_preconds()),
                    help="comma-separated preconditioners (default: %(default)s)")
     b.add_argument("--rtol", type=float, default=1e-6)
     b.add_argument("--repeats", type=int, default=3)
@@ -69,7 +69,7 @@ def main(argv=None):
     t = sub.add_parser("train", help="train a learned factor (checkpoints every epoch)")
     t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
     t.add_argument("--loss", default="lowfreq",
-                   choices=["lowfreq", "hutchinson", "kaporin", "fsai"])
+                   choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--samples", type=int, default=24, help="problems per epoch")
     t.add_argument("--lr", type=float, default=3e-4)

@@ -32,7 +32,7 @@ def test_fit_writes_weights_with_metadata_and_resumes(tmp_path):
     assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
 
 
-@pytest.mark.parametrize("kind,loss", [("ic", "hutchinson"), ("fsai", "kaporin"),
+@pytest.mark.parametrize("kind,loss", [("ic", "hutchinson"), ("correct", "both"), ("fsai", "kaporin"),
                                        ("fsai", "fsai")])
 def test_fit_other_kinds_and_losses(tmp_path, kind, loss):
     out = str(tmp_path / f"{kind}.pt")
@@ -101,3 +101,15 @@ def test_shipped_models_load_and_converge():
         assert lf.meta["family"] == "condiff-2d"
         x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=lf.aspreconditioner(p.A))
         assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+
+
+def test_shipped_model_is_built_by_name_and_listed_in_the_benchmark():
+    from learnsolve import bench
+
+    assert "gnn-ic-correct" in learnsolve.pretrained()
+    assert "gnn-ic-correct" in bench.default_preconds()
+    p = learnsolve.problems.diffusion(24, variance=1.0, seed=0)
+    P = learnsolve.precond.build("gnn-ic-correct", p.A)
+    assert P.name == "gnn-ic-correct" and P.is_spd and P.setup_time > 0
+    meta = learnsolve.pretrained("gnn-ic-correct").meta
+    assert meta["kind"] == "correct" and meta["config"]["loss"] == "both"

@@ -8,7 +8,14 @@ import os
 from .. import problems
 
 DEFAULT_PROBLEM = "diffusion:256:contrast=1e4"
-DEFAULT_PRECONDS = ("identity", "jacobi", "ic0", "mic0", "ssor", "amg-sa", "amg-rs")
+CLASSICAL = ("identity", "jacobi", "ic0", "mic0", "ssor", "amg-sa", "amg-rs")
+
+
+def default_preconds():
+    """The classical baselines plus every shipped pretrained model."""
+    from ..zoo import available
+
+    return CLASSICAL + tuple(available())
 README_PROBLEMS = ("poisson:512", "diffusion:256:contrast=1e4", "poisson:64x64x64", "shared")
 
 

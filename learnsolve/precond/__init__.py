@@ -23,7 +23,8 @@ BUILDERS = {
 
 
 def build(name, A):
-    """Build a preconditioner by its benchmark name (see ``BUILDERS``).
+    """Build a preconditioner by its benchmark name: a key of ``BUILDERS`` or a
+    shipped pretrained model (``learnsolve.pretrained()``).
 
     Examples
     --------
@@ -32,14 +33,16 @@ def build(name, A):
     >>> learnsolve.precond.build("jacobi", p.A).name
     'jacobi'
     """
-    try:
-        builder = BUILDERS[name]
-    except KeyError:
-        raise ValueError(
-            f"learnsolve.precond.build: unknown preconditioner {name!r}; "
-            f"choose from {sorted(BUILDERS)}."
-        ) from None
-    return builder(A)
+    if name in BUILDERS:
+        return BUILDERS[name](A)
+    from ..zoo import available, pretrained
+
+    if name in available():
+        return pretrained(name).aspreconditioner(A)
+    raise ValueError(
+        f"learnsolve.precond.build: unknown preconditioner {name!r}; choose from "
+        f"{sorted(BUILDERS) + available()}."
+    )
 
 
 __all__ = ["OmegaTuner", "Preconditioner", "amg", "build", "factored", "ic0", "identity",

@@ -17,7 +17,7 @@ from ..nn import FactorGNN
 from ._sparse import factor_triplets
 from .losses import KaporinFSAI, fsai_residual, hutchinson, low_frequency
 
-LOSSES = {"ic": ("lowfreq", "hutchinson"), "correct": ("lowfreq", "hutchinson"),
+LOSSES = {"ic": ("lowfreq", "hutchinson", "both"), "correct": ("lowfreq", "hutchinson", "both"),
           "fsai": ("kaporin", "fsai")}
 
 
@@ -87,7 +87,7 @@ class Sample:
         self.A = (torch.as_tensor(C.row.astype(np.int64)), torch.as_tensor(C.col.astype(np.int64)),
                   torch.as_tensor(C.data))
         k = cfg.rhs_per_matrix
-        if cfg.loss == "lowfreq":
+        if cfg.loss in ("lowfreq", "both"):
             b = rng.standard_normal((At.shape[0], k))
             x = spla.splu(sp.csc_matrix(At)).solve(b)
             self.x, self.b = torch.as_tensor(x), torch.as_tensor(b)
@@ -107,6 +107,9 @@ class Sample:
         L = factor_triplets(off.double(), diag.double(), self.rows, self.cols)
         if cfg.loss == "lowfreq":
             return torch.log(low_frequency(L, self.x, self.b))
+        if cfg.loss == "both":  # low-frequency fit + Hutchinson's all-frequency fit
+            return (torch.log(low_frequency(L, self.x, self.b))
+                    + torch.log(hutchinson(L, self.A, self.z)))
         if cfg.loss == "hutchinson":
             return torch.log(hutchinson(L, self.A, self.z))
         if cfg.loss == "fsai":
