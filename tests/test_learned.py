@@ -113,3 +113,13 @@ def test_shipped_model_is_built_by_name_and_listed_in_the_benchmark():
     assert P.name == "gnn-ic-correct" and P.is_spd and P.setup_time > 0
     meta = learnsolve.pretrained("gnn-ic-correct").meta
     assert meta["kind"] == "correct" and meta["config"]["loss"] == "both"
+
+
+def test_out_of_distribution_matrix_falls_back_to_ic0():
+    lf = learnsolve.pretrained("gnn-ic-correct")
+    p = learnsolve.problems.poisson((10, 10, 10))  # 3D: 6 off-diagonals per row, trained on 4
+    with pytest.warns(RuntimeWarning, match="6 off-diagonal entries.*out of distribution.*ic0"):
+        P = lf.aspreconditioner(p.A)
+    assert P.name == "ic0" and "out of distribution" in P.info["fallback"]
+    x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=P)
+    assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8

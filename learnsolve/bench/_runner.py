@@ -41,10 +41,12 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
     """Build ``method`` on ``problem.A`` and solve ``repeats`` times; medians of times."""
     A, b = problem.A, problem.b
     bnorm = float(np.linalg.norm(b))
-    setups, solves, last = [], [], None
+    setups, solves, last, label = [], [], None, method
     for _ in range(repeats):
         t0 = time.perf_counter()
         M = precond.build(method, A)
+        if getattr(M, "name", method) != method:  # a learned model fell back: say so
+            label = f"{method} → {M.name} (fallback)"
         t1 = time.perf_counter()
         residuals, stamps = [], [t1]
         x, info = solver(A, b, rtol=rtol, M=M, maxiter=maxiter, residuals=residuals,
@@ -57,7 +59,7 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
     relres = float(np.linalg.norm(b - A @ x) / bnorm)
     hist = [(stamps[i] - t0, residuals[i] / bnorm) for i in range(min(len(stamps), len(residuals)))]
     setup, solve = statistics.median(setups), statistics.median(solves)
-    return Result(problem.name, problem.n, int(A.nnz), method, len(stamps) - 1, setup, solve,
+    return Result(problem.name, problem.n, int(A.nnz), label, len(stamps) - 1, setup, solve,
                   statistics.median(s + v for s, v in zip(setups, solves)), relres, int(info),
                   repeats, hist)
 

@@ -33,12 +33,12 @@ def fsai(G, *, name, setup_time=0.0, info=None):
 def _usable(F):
     """Why a predicted factor cannot be used, or ``None``."""
     if not np.all(np.isfinite(F.data)):
-        return "it has NaN/Inf entries"
+        return "predicted factor unusable (it has NaN/Inf entries)"
     d = F.diagonal()
     if not np.all(d > 0):
-        return "its diagonal is not positive"
+        return "predicted factor unusable (its diagonal is not positive)"
     if d.max() / d.min() > 1e12:
-        return "its diagonal spans more than 12 orders of magnitude"
+        return "predicted factor unusable (its diagonal spans more than 12 orders of magnitude)"
     return None
 
 
@@ -78,21 +78,40 @@ class LearnedFactor:
         A = as_csr(A, func)
         check_symmetric(A, func)
         positive_diagonal(A, func)
-        F = self.model.factor(A)
-        why = _usable(F)
-        info = {"model": self.name}
+        why = self._out_of_distribution(A)
+        F = None
+        if why is None:
+            F = self.model.factor(A)
+            why = _usable(F)
         if why is not None:
             fallback = jacobi if self.model.kind == "fsai" else ic0
-            warnings.warn(f"{func}: predicted factor unusable ({why}); falling back to "
-                          f"{fallback.__name__}.", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
+                          stacklevel=2)
             P = fallback(A)
             P.info["fallback"] = why
             P.setup_time = time.perf_counter() - t0
             return P
         name = METHODS[self.model.kind]
-        if self.model.kind == "fsai":
-            P = fsai(F, name=name, info=info)
-        else:
-            P = factored(F, name=name, info=info)
+        info = {"model": self.name}
+        P = fsai(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
+                                                                                  info=info)
         P.setup_time = time.perf_counter() - t0
         return P
+
+    def _out_of_distribution(self, A):
+        """Why ``A`` lies outside what the model was trained on, or ``None``.
+
+        A model trained on 2D five-point matrices (family ``condiff-2d``) has
+        seen at most 4 off-diagonal entries per row; on 3D or 9-point stencils
+        and unstructured meshes its factors were measured to be unusable (CG on
+        3D Poisson 64³ did not finish in minutes), so those get the fallback.
+        """
+        limit = self.meta.get("max_offdiag_per_row",
+                              4 if self.meta.get("family") == "condiff-2d" else None)
+        if limit is None:
+            return None
+        widest = int(np.max(np.diff(A.indptr))) - 1
+        if widest > limit:
+            return (f"`A` has rows with {widest} off-diagonal entries but the model was trained on "
+                    f"{self.meta.get('family')} matrices with at most {limit} (out of distribution)")
+        return None
