@@ -5,10 +5,10 @@ from __future__ import annotations
 import glob
 import os
 
-from .. import problems
+from .. import precond, problems
 
 DEFAULT_PROBLEM = "diffusion:256:contrast=1e4"
-CLASSICAL = ("identity", "jacobi", "ic0", "mic0", "ssor", "amg-sa", "amg-rs")
+CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, mic0, ssor, amg-sa, amg-rs
 
 
 def default_preconds():
@@ -16,6 +16,8 @@ def default_preconds():
     from ..zoo import available
 
     return CLASSICAL + tuple(available())
+
+
 README_PROBLEMS = ("poisson:512", "diffusion:256:contrast=1e4", "poisson:64x64x64", "shared")
 
 
