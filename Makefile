@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test bench-readme bench-kernels lint clean
+.PHONY: install demo test bench-readme bench-kernels bench-vcycle lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench-readme: $(STAMP)
 
 bench-kernels: $(STAMP)
 	$(BIN)/python benchmarks/kernels.py
+
+bench-vcycle: $(STAMP)
+	$(BIN)/python benchmarks/vcycle_scaling.py --maxiter 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check learnsolve tests benchmarks

@@ -1,4 +1,4 @@
-"""Command line: ``learnsolve bench``, ``learnsolve info``."""
+"""Command line: ``learnsolve bench``, ``learnsolve train``, ``learnsolve info``."""
 
 from __future__ import annotations
 
@@ -22,12 +22,28 @@ def _bench(args):
     return 1 if failed and args.strict else 0
 
 
+def _given(args, **names):
+    """The options the user set (``None`` ones are left to the config's defaults)."""
+    return {field: getattr(args, opt) for field, opt in names.items() if getattr(args, opt) is not None}
+
+
 def _train(args):
+    if args.method == "vcycle":
+        from .train import VCycleConfig, fit_vcycle
+
+        cfg = VCycleConfig(dim=args.dim, seed=args.seed, **_given(
+            args, epochs="epochs", lr="lr", hidden="channels", layers="layers", minutes="minutes",
+            steps_per_epoch="samples"))
+        history = fit_vcycle(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        best = min(h["val"] for h in history)
+        print(f"wrote {args.out} (best mean validation PCG iterations {best:.2f} over "
+              f"{len(history) - 1} epochs)")
+        return 0
     from .train import TrainConfig, fit
 
-    cfg = TrainConfig(kind=args.kind, loss=args.loss, epochs=args.epochs, lr=args.lr,
-                      channels=args.channels, layers=args.layers, seed=args.seed,
-                      minutes=args.minutes, samples_per_epoch=args.samples)
+    cfg = TrainConfig(kind=args.kind, loss=args.loss, seed=args.seed, **_given(
+        args, epochs="epochs", lr="lr", channels="channels", layers="layers", minutes="minutes",
+        samples_per_epoch="samples"))
     history = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
     best = min(h["val_ratio"] for h in history) if history else float("nan")
     print(f"wrote {args.out} (best validation PCG-iteration ratio {best:.3f} over {len(history)} epochs)")
@@ -66,17 +82,21 @@ def main(argv=None):
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--strict", action="store_true", help="exit 1 if any run did not converge")
     b.set_defaults(func=_bench)
-    t = sub.add_parser("train", help="train a learned factor (checkpoints every epoch)")
+    t = sub.add_parser("train", help="train a learned factor or V-cycle (checkpoints every epoch)")
+    t.add_argument("--method", default="factor", choices=["factor", "vcycle"],
+                   help="GNN factor (gnn-ic*, gnn-fsai) or grid V-cycle smoothers (vcycle-2d/3d)")
+    t.add_argument("--dim", type=int, default=2, choices=[2, 3], help="grid dimension (vcycle)")
     t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
     t.add_argument("--loss", default="lowfreq",
                    choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--samples", type=int, default=24, help="problems per epoch")
-    t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--channels", type=int, default=16)
-    t.add_argument("--layers", type=int, default=3)
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--samples", type=int, default=None,
+                   help="problems (factor) or batches (vcycle) per epoch")
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--channels", type=int, default=None)
+    t.add_argument("--layers", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--minutes", type=float, default=25.0, help="wall-time budget")
+    t.add_argument("--minutes", type=float, default=None, help="wall-time budget")
     t.add_argument("--out", required=True, help="weights file to write (checkpoint: OUT.ckpt)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.ckpt")
     t.add_argument("--quiet", action="store_true")

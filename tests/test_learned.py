@@ -80,11 +80,17 @@ def test_pretrained_errors(tmp_path):
     torch.save({"meta": {"method": "factor"}, "state_dict": {}}, tmp_path / "meta.pt")
     with pytest.raises(ValueError, match="lacks metadata"):
         learnsolve.pretrained(path=str(tmp_path / "meta.pt"))
-    meta = {"method": "vcycle", "kind": "x", "channels": 1, "layers": 1, "family": "f",
+    meta = {"method": "dcdm", "kind": "x", "channels": 1, "layers": 1, "family": "f",
             "version": "0"}
     torch.save({"meta": meta, "state_dict": {}}, tmp_path / "v.pt")
-    with pytest.raises(ValueError, match="not a factor model"):
+    with pytest.raises(ValueError, match="'dcdm' model, which this version cannot load"):
         learnsolve.pretrained(path=str(tmp_path / "v.pt"))
+    torch.save({"meta": dict(meta, method="vcycle"), "state_dict": {}}, tmp_path / "v2.pt")
+    with pytest.raises(ValueError, match=r"lacks metadata \['dim'\]"):
+        learnsolve.pretrained(path=str(tmp_path / "v2.pt"))
+    torch.save({"meta": dict(meta, method="vcycle", dim=2), "state_dict": {}}, tmp_path / "v3.pt")
+    with pytest.raises(ValueError, match="do not fit the model"):
+        learnsolve.pretrained(path=str(tmp_path / "v3.pt"))
     p = learnsolve.problems.poisson((4, 4))
     lf = LearnedFactor("m", FactorGNN("ic"), {})
     N = p.A.tolil()
@@ -94,11 +100,12 @@ def test_pretrained_errors(tmp_path):
 
 
 def test_shipped_models_load_and_converge():
-    names = learnsolve.pretrained()
+    names = [n for n in learnsolve.pretrained() if n.startswith("gnn-")]
+    assert names
     p = learnsolve.problems.diffusion(32, contrast=1e4, seed=9)
     for name in names:
         lf = learnsolve.pretrained(name)
-        assert lf.meta["family"] == "condiff-2d"
+        assert lf.meta["family"] == "condiff-2d" and lf.meta["method"] == "factor"
         x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=lf.aspreconditioner(p.A))
         assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
 

@@ -12,10 +12,10 @@ CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, mic0, ssor, amg-sa
 
 
 def default_preconds():
-    """The classical baselines plus every shipped pretrained model."""
+    """The classical baselines, the geometric V-cycle and every shipped pretrained model."""
     from ..zoo import available
 
-    return CLASSICAL + tuple(available())
+    return CLASSICAL + tuple(precond.GRID_BUILDERS) + tuple(available())
 
 
 README_PROBLEMS = ("poisson:512", "diffusion:256:contrast=1e4", "poisson:64x64x64", "shared")

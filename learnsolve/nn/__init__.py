@@ -1,6 +1,8 @@
-"""Torch modules: message-passing layers on A's graph and the factor-predicting GNN."""
+"""Torch modules: message-passing layers on A's graph the factor-predicting GNN, learned
+V-cycle smoothers."""
 
 from .factor_conv import FactorConv
 from .factor_gnn import FactorGNN
+from .vcycle import SmootherNet, TorchHierarchy
 
-__all__ = ["FactorConv", "FactorGNN"]
+__all__ = ["FactorConv", "FactorGNN", "SmootherNet", "TorchHierarchy"]

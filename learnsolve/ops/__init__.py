@@ -7,11 +7,13 @@ at call time.
 
 from ._csr import CSRMatrix, check_csr_arrays, spmv
 from ._factor import FactorizationBreakdown, ichol0
+from ._multigrid import GridHierarchy
 from ._triangular import TriangularSolver, compute_levels
 
 __all__ = [
     "CSRMatrix",
     "FactorizationBreakdown",
+    "GridHierarchy",
     "TriangularSolver",
     "check_csr_arrays",
     "compute_levels",

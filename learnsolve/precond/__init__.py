@@ -10,6 +10,7 @@ from ._base import Preconditioner
 from ._basic import identity, jacobi
 from ._factored import factored, ic0, mic0, ssor
 from ._tuned import OmegaTuner, matrix_features, tuned
+from ._vcycle import LearnedVCycle, gmg
 
 BUILDERS = {
     "identity": identity,
@@ -22,9 +23,14 @@ BUILDERS = {
 }
 
 
-def build(name, A):
+GRID_BUILDERS = {"gmg-jacobi": gmg}
+
+
+def build(name, A, *, grid_shape=None):
     """Build a preconditioner by its benchmark name: a key of ``BUILDERS`` or a
-    shipped pretrained model (``learnsolve.pretrained()``).
+    shipped pretrained model (``learnsolve.pretrained()``).  ``grid_shape`` is
+    passed to the grid methods (``gmg-jacobi``, ``vcycle-*``); a matrix that is
+    not a grid stencil makes them raise :class:`learnsolve.problems.NotAGrid`.
 
     Examples
     --------
@@ -35,15 +41,20 @@ def build(name, A):
     """
     if name in BUILDERS:
         return BUILDERS[name](A)
+    if name in GRID_BUILDERS:
+        return GRID_BUILDERS[name](A, grid_shape)
     from ..zoo import available, pretrained
 
     if name in available():
-        return pretrained(name).aspreconditioner(A)
+        model = pretrained(name)
+        if isinstance(model, LearnedVCycle):
+            return model.aspreconditioner(A, grid_shape)
+        return model.aspreconditioner(A)
     raise ValueError(
         f"learnsolve.precond.build: unknown preconditioner {name!r}; choose from "
-        f"{sorted(BUILDERS) + available()}."
+        f"{sorted(BUILDERS) + sorted(GRID_BUILDERS) + available()}."
     )
 
 
-__all__ = ["OmegaTuner", "Preconditioner", "amg", "build", "factored", "ic0", "identity",
-           "jacobi", "matrix_features", "mic0", "ssor", "tuned"]
+__all__ = ["GRID_BUILDERS", "LearnedVCycle", "OmegaTuner", "Preconditioner", "amg", "build",
+           "factored", "gmg", "ic0", "identity", "jacobi", "matrix_features", "mic0", "ssor", "tuned"]

@@ -6,7 +6,8 @@ from ._graph import graph_features, to_graph
 from ._grid import anisotropic, assemble, face_coefficients, poisson
 from ._io import load_matrix, pyamg_example
 from ._problem import Problem
+from ._stencil import NotAGrid, grid_stencil, stencil_to_csr
 
-__all__ = ["Problem", "anisotropic", "assemble", "diffusion", "face_coefficients",
-           "gaussian_random_field", "graph_features", "load_matrix", "poisson",
-           "pyamg_example", "to_graph"]
+__all__ = ["NotAGrid", "Problem", "anisotropic", "assemble", "diffusion", "face_coefficients",
+           "gaussian_random_field", "graph_features", "grid_stencil", "load_matrix", "poisson",
+           "pyamg_example", "stencil_to_csr", "to_graph"]

@@ -49,8 +49,8 @@ def pretrained(name=None, *, path=None):
 
     Returns
     -------
-    list of str or LearnedFactor
-        ``LearnedFactor.aspreconditioner(A)`` gives a ``scipy`` LinearOperator.
+    list of str or LearnedFactor or LearnedVCycle
+        ``.aspreconditioner(A)`` gives a ``scipy`` LinearOperator.
 
     Examples
     --------
@@ -58,7 +58,8 @@ def pretrained(name=None, *, path=None):
     >>> isinstance(learnsolve.pretrained(), list)
     True
     """
-    from ..nn import FactorGNN
+    from ..nn import FactorGNN, SmootherNet
+    from ..precond import LearnedVCycle
     from ..precond._learned import LearnedFactor
 
     if name is None and path is None:
@@ -69,14 +70,21 @@ def pretrained(name=None, *, path=None):
                              f"{available()}. Train one with `learnsolve train`.")
         path = os.path.join(HERE, f"{name}.pt")
     meta, state = load_weights(path)
-    if meta["method"] != "factor":
-        raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, not a "
-                         "factor model; use the loader for that method.")
-    model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]))
+    if meta["method"] == "vcycle":
+        if "dim" not in meta:
+            raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata ['dim'].")
+        model = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
+        wrap = LearnedVCycle
+    elif meta["method"] == "factor":
+        model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]))
+        wrap = LearnedFactor
+    else:
+        raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, which "
+                         "this version cannot load; upgrade learnsolve.")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"learnsolve.pretrained: weights in {path!r} do not fit the model its "
                          f"metadata describes ({exc}).") from None
     model.eval()
-    return LearnedFactor(name or os.path.splitext(os.path.basename(path))[0], model, meta)
+    return wrap(name or os.path.splitext(os.path.basename(path))[0], model, meta)

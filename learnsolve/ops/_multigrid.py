@@ -1,0 +1,190 @@
+"""Geometric multigrid hierarchy on a grid: black-box interpolation, Galerkin coarse stencils.
+
+:class:`GridHierarchy` holds, per level, the padded stencil and the
+interpolation to it from the next coarser level, plus a dense Cholesky
+factor of the coarsest operator.  :meth:`GridHierarchy.vcycle` applies one
+symmetric V-cycle with caller-supplied smoother stencils ``K`` (pre-smoothing
+``x += K (b - A x)``, post-smoothing with ``Kᵀ``): for SPD ``A`` and
+convergent smoothers it is an SPD operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..problems._stencil import interior, offsets, padded_shape, stencil_to_csr
+from . import _stencil as K_
+
+
+@dataclass
+class GridLevel:
+    """One level: padded stencil ``S`` (m, N) on ``shape``; ``Pc`` interpolates from the next."""
+
+    S: np.ndarray
+    shape: tuple
+    Pc: np.ndarray | None = None
+
+    @property
+    def dim(self):
+        return len(self.shape)
+
+    @property
+    def padded(self):
+        return padded_shape(self.shape)
+
+    @property
+    def n(self):
+        return int(np.prod(self.shape))
+
+    def bounds(self):
+        """``(z0, z1, Py, Px)`` of the interior loop."""
+        Pz, Py, Px = self.padded
+        return ((1, Pz - 1) if self.dim == 3 else (0, 1)) + (Py, Px)
+
+    def delta(self):
+        Pz, Py, Px = self.padded
+        o = offsets(self.dim)
+        return o[:, 0] * Py * Px + o[:, 1] * Px + o[:, 2]
+
+
+def coarse_shape(shape):
+    return tuple(s // 2 for s in shape)
+
+
+def mirror(dim):
+    """Index of ``-o`` for each offset ``o``."""
+    m = len(offsets(dim))
+    return np.arange(m)[::-1].copy()
+
+
+class GridHierarchy:
+    """Levels from ``shape`` down to a coarsest grid of at most ``coarsest`` cells.
+
+    Parameters
+    ----------
+    S : numpy.ndarray
+        Padded fine stencil ``(3^d, Pz, Py, Px)`` (see :func:`learnsolve.problems.grid_stencil`).
+    shape : tuple of int
+    coarsest : int
+        Stop coarsening when the grid has at most this many cells or an axis
+        has fewer than 3 cells.
+
+    Examples
+    --------
+    >>> from learnsolve.problems import poisson, grid_stencil
+    >>> S, shape = grid_stencil(poisson((64, 64)).A)
+    >>> [lvl.shape for lvl in GridHierarchy(S, shape).levels]
+    [(64, 64), (32, 32), (16, 16), (8, 8)]
+    """
+
+    def __init__(self, S, shape, *, coarsest=64):
+        shape = tuple(shape)
+        dim = len(shape)
+        self.dim = dim
+        offs = offsets(dim)
+        self._offs = offs
+        self._mirror = mirror(dim)
+        self._plan = K_.boxmg_plan(offs)
+        scale = np.array([2 if dim == 3 else 0, 2, 2])
+        self._terms = K_.galerkin_terms(offs, scale)
+        levels = [GridLevel(np.ascontiguousarray(S.reshape(len(offs), -1), dtype=np.float64), shape)]
+        while levels[-1].n > coarsest and min(levels[-1].shape) >= 3:
+            fine = levels[-1]
+            cshape = coarse_shape(fine.shape)
+            fine.Pc, Sc = self._coarsen(fine, cshape)
+            levels.append(GridLevel(Sc, cshape))
+        self.levels = levels
+        Ac = stencil_to_csr(levels[-1].S.reshape((len(offs),) + levels[-1].padded), levels[-1].shape)
+        self._coarse = sla.cho_factor(Ac.toarray(), lower=True)
+
+    def _geometry(self, fine, cshape):
+        cPz, cPy, cPx = padded_shape(cshape)
+        fPz, fPy, fPx = fine.padded
+        cz0, cz1 = (1, cPz - 1) if self.dim == 3 else (0, 1)
+        sz = 2 if self.dim == 3 else 0
+        return cz0, cz1, cPy, cPx, fPz, fPy, fPx, sz
+
+    def _coarsen(self, fine, cshape):
+        m = len(self._offs)
+        cz0, cz1, cPy, cPx, fPz, fPy, fPx, sz = self._geometry(fine, cshape)
+        Nc = int(np.prod(padded_shape(cshape)))
+        Pc = np.zeros((m, Nc))
+        order, num_o, num_t, den_o = self._plan
+        K_.boxmg_prolongation(fine.S, self._offs, order, num_o, num_t, den_o, Pc, cz0, cz1, cPy, cPx,
+                              fPz, fPy, fPx, sz, self.dim == 3)
+        Sc = np.zeros((m, Nc))
+        cdelta = GridLevel(Sc, cshape).delta()
+        K_.galerkin(fine.S, Pc, self._terms, fine.delta(), cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
+        return Pc, Sc
+
+    def astype(self, dtype):
+        """A copy whose stencils and interpolation weights are stored in ``dtype``.
+
+        A float32 hierarchy halves the memory traffic of :meth:`vcycle` (which
+        then computes in float32); the coarsest solve stays float64.
+        """
+        import copy
+
+        H = copy.copy(self)
+        H.levels = [GridLevel(lvl.S.astype(dtype), lvl.shape,
+                              None if lvl.Pc is None else lvl.Pc.astype(dtype)) for lvl in self.levels]
+        return H
+
+    @property
+    def dtype(self):
+        return self.levels[0].S.dtype
+
+    @property
+    def operator_complexity(self):
+        """Stored stencil entries of all levels over those of the finest."""
+        return sum(lvl.n for lvl in self.levels) / self.levels[0].n
+
+    # ------------------------------------------------------------------ apply
+    def vcycle(self, b, smoothers, nu=1):
+        """One V-cycle ``x ≈ A⁻¹ b`` for a flat interior vector ``b``.
+
+        ``smoothers[l]`` is a padded ``(m, N_l)`` stencil ``K`` for level ``l``
+        (all but the coarsest, in the hierarchy's dtype): ``nu`` sweeps ``x += K (b - A x)`` before the
+        coarse correction and ``nu`` sweeps with ``Kᵀ`` after it.
+        """
+        lvl = self.levels[0]
+        bp = np.zeros(int(np.prod(lvl.padded)), dtype=self.dtype)
+        interior(bp.reshape(lvl.padded), self.dim)[...] = b.reshape(
+            (1,) * (3 - self.dim) + lvl.shape)
+        x = self._cycle(0, bp, smoothers, nu)
+        return interior(x.reshape(lvl.padded), self.dim).reshape(-1).copy()
+
+    def _cycle(self, l, b, smoothers, nu):
+        lvl = self.levels[l]
+        if l == len(self.levels) - 1:
+            x = np.zeros_like(b)
+            rhs = interior(b.reshape(lvl.padded), self.dim).reshape(-1)
+            interior(x.reshape(lvl.padded), self.dim)[...] = sla.cho_solve(self._coarse, rhs).reshape(
+                interior(x.reshape(lvl.padded), self.dim).shape)
+            return x
+        bounds = lvl.bounds()
+        delta = lvl.delta()
+        Kl = smoothers[l]
+        x = np.zeros_like(b)
+        r = np.zeros_like(b)
+        for s in range(nu):
+            if s == 0:
+                K_.add_matvec(Kl, delta, b, x, *bounds)
+            else:
+                K_.residual(lvl.S, delta, b, x, r, *bounds)
+                K_.add_matvec(Kl, delta, r, x, *bounds)
+        K_.residual(lvl.S, delta, b, x, r, *bounds)
+        cshape = self.levels[l + 1].shape
+        cz0, cz1, cPy, cPx, fPz, fPy, fPx, sz = self._geometry(lvl, cshape)
+        bc = np.zeros(self.levels[l + 1].S.shape[1], dtype=b.dtype)
+        K_.restrict(lvl.Pc, delta, r, bc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
+        ec = self._cycle(l + 1, bc, smoothers, nu)
+        K_.prolong_add(lvl.Pc, self._offs, ec, x, bounds[0], bounds[1], fPy, fPx, cPy, cPx,
+                       self.dim == 3)
+        for _ in range(nu):
+            K_.residual(lvl.S, delta, b, x, r, *bounds)
+            K_.add_rmatvec(Kl, delta, self._mirror, r, x, *bounds)
+        return x

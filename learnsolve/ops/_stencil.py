@@ -1,0 +1,210 @@
+"""Stencil kernels for grid multigrid (numba, parallel over grid rows).
+
+Arrays are flat views of zero-padded grids (see :mod:`learnsolve.problems._stencil`):
+a stencil ``S`` is ``(m, N)`` and a grid function is ``(N,)`` with
+``N = Pz·Py·Px``.  Coarse cell ``C`` (padded index) sits on fine cell
+``(sz·Cz, 2·Cy, 2·Cx)``; ``sz`` is 2 in 3D and 0 in 2D.  A prolongation is
+stored per coarse cell as ``Pc[q, C]`` = weight of coarse ``C`` at fine cell
+``fine(C) + offsets[q]`` (a 3^d "stencil" of ``P``'s column).  The reference
+these kernels are tested against is the torch implementation in
+:mod:`learnsolve.nn.vcycle` and the SciPy products ``Pᵀ A P``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+
+@numba.njit(parallel=True, cache=True)
+def residual(S, delta, b, x, r, z0, z1, Py, Px):
+    """``r = b - S x`` on interior cells (ghosts of ``r`` untouched)."""
+    ny = Py - 2
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            s = b[p]
+            for o in range(delta.shape[0]):
+                s -= S[o, p] * x[p + delta[o]]
+            r[p] = s
+
+
+@numba.njit(parallel=True, cache=True)
+def matvec(S, delta, x, y, z0, z1, Py, Px):
+    """``y = S x`` on interior cells."""
+    ny = Py - 2
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            s = 0.0
+            for o in range(delta.shape[0]):
+                s += S[o, p] * x[p + delta[o]]
+            y[p] = s
+
+
+@numba.njit(parallel=True, cache=True)
+def add_matvec(K, delta, r, x, z0, z1, Py, Px):
+    """``x += K r`` on interior cells."""
+    ny = Py - 2
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            s = 0.0
+            for o in range(delta.shape[0]):
+                s += K[o, p] * r[p + delta[o]]
+            x[p] += s
+
+
+@numba.njit(parallel=True, cache=True)
+def add_rmatvec(K, delta, mirror, r, x, z0, z1, Py, Px):
+    """``x += Kᵀ r`` on interior cells (``K[mirror[o], p + delta[o]]`` is ``Kᵀ[p, p + delta[o]]``)."""
+    ny = Py - 2
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            s = 0.0
+            for o in range(delta.shape[0]):
+                q = p + delta[o]
+                s += K[mirror[o], q] * r[q]
+            x[p] += s
+
+
+@numba.njit(parallel=True, cache=True)
+def restrict(Pc, fdelta, rf, rc, cz0, cz1, cPy, cPx, fPy, fPx, sz):
+    """``rc = Pᵀ rf`` on interior coarse cells."""
+    ny = cPy - 2
+    for t in prange((cz1 - cz0) * ny):
+        cz = cz0 + t // ny
+        cy = 1 + t % ny
+        cbase = (cz * cPy + cy) * cPx
+        fbase = (sz * cz * fPy + 2 * cy) * fPx
+        for cx in range(1, cPx - 1):
+            c = cbase + cx
+            f = fbase + 2 * cx
+            s = 0.0
+            for q in range(fdelta.shape[0]):
+                s += Pc[q, c] * rf[f + fdelta[q]]
+            rc[c] = s
+
+
+@numba.njit(parallel=True, cache=True)
+def prolong_add(Pc, offs, ec, xf, z0, z1, fPy, fPx, cPy, cPx, active_z):
+    """``xf += P ec`` on interior fine cells (a gather: no write conflicts)."""
+    ny = fPy - 2
+    for t in prange((z1 - z0) * ny):
+        fz = z0 + t // ny
+        fy = 1 + t % ny
+        for fx in range(1, fPx - 1):
+            s = 0.0
+            for q in range(offs.shape[0]):
+                dz = fz - offs[q, 0]
+                dy = fy - offs[q, 1]
+                dx = fx - offs[q, 2]
+                if (dy & 1) or (dx & 1) or (active_z and (dz & 1)):
+                    continue
+                cz = dz // 2 if active_z else 0
+                c = (cz * cPy + dy // 2) * cPx + dx // 2
+                s += Pc[q, c] * ec[c]
+            xf[(fz * fPy + fy) * fPx + fx] += s
+
+
+@numba.njit(parallel=True, cache=True)
+def galerkin(S, Pc, terms, fdelta, cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz):
+    """``Sc = Pᵀ S P`` by stencil arithmetic; ``terms`` rows are (D, qa, qb, o) offset indices."""
+    ny = cPy - 2
+    for t in prange((cz1 - cz0) * ny):
+        cz = cz0 + t // ny
+        cy = 1 + t % ny
+        cbase = (cz * cPy + cy) * cPx
+        fbase = (sz * cz * fPy + 2 * cy) * fPx
+        for cx in range(1, cPx - 1):
+            c = cbase + cx
+            f = fbase + 2 * cx
+            for k in range(terms.shape[0]):
+                D, qa, qb, o = terms[k, 0], terms[k, 1], terms[k, 2], terms[k, 3]
+                Sc[D, c] += Pc[qa, c] * S[o, f + fdelta[qa]] * Pc[qb, c + cdelta[D]]
+
+
+@numba.njit(parallel=True, cache=True)
+def boxmg_prolongation(S, offs, order, num_o, num_t, den_o, Pc, cz0, cz1, cPy, cPx, fPz, fPy, fPx,
+                       sz, active_z):
+    """Operator-dependent (black-box multigrid) interpolation weights ``Pc``.
+
+    For fine cell ``f = fine(C) + q`` with ``q`` nonzero on axes ``F``:
+    ``P[f, C] = -Σ S[o, f]·P[f + o|F, C] / Σ_{o|F = 0} S[o, f]`` — neighbours are
+    collapsed onto the axes along which ``f`` lies between coarse cells
+    (Dendy's black-box multigrid, generalized to 3D).  Cells are processed in
+    ``order`` (by the number of nonzeros of ``q``) so every ``P[f + o|F, C]``
+    needed is already known.
+    """
+    ny = cPy - 2
+    center = offs.shape[0] // 2
+    for t in prange((cz1 - cz0) * ny):
+        cz = cz0 + t // ny
+        cy = 1 + t % ny
+        for cx in range(1, cPx - 1):
+            c = (cz * cPy + cy) * cPx + cx
+            Pc[center, c] = 1.0
+            for j in range(order.shape[0]):
+                q = order[j]
+                fz = sz * cz + offs[q, 0]
+                fy = 2 * cy + offs[q, 1]
+                fx = 2 * cx + offs[q, 2]
+                inside = 1 <= fy < fPy - 1 and 1 <= fx < fPx - 1
+                if active_z:
+                    inside = inside and 1 <= fz < fPz - 1
+                if not inside:
+                    Pc[q, c] = 0.0
+                    continue
+                f = (fz * fPy + fy) * fPx + fx
+                num = 0.0
+                for k in range(num_o.shape[1]):
+                    o = num_o[q, k]
+                    if o < 0:
+                        break
+                    num += S[o, f] * Pc[num_t[q, k], c]
+                den = 0.0
+                for k in range(den_o.shape[1]):
+                    o = den_o[q, k]
+                    if o < 0:
+                        break
+                    den += S[o, f]
+                Pc[q, c] = -num / den if den > 0.0 else 0.0
+
+
+def boxmg_plan(offs):
+    """Tables for :func:`boxmg_prolongation`: processing order and collapsed neighbour lists."""
+    m = len(offs)
+    index = {tuple(o): k for k, o in enumerate(offs)}
+    order = sorted((k for k in range(m) if np.any(offs[k])), key=lambda k: int(np.count_nonzero(offs[k])))
+    num_o = -np.ones((m, m), dtype=np.int64)
+    num_t = -np.ones((m, m), dtype=np.int64)
+    den_o = -np.ones((m, m), dtype=np.int64)
+    for q in order:
+        F = offs[q] != 0
+        ni = di = 0
+        for o in range(m):
+            of = np.where(F, offs[o], 0)
+            if not of.any():
+                den_o[q, di] = o
+                di += 1
+                continue
+            tgt = tuple(offs[q] + of)
+            if tgt in index:
+                num_o[q, ni], num_t[q, ni] = o, index[tgt]
+                ni += 1
+    return np.array(order, dtype=np.int64), num_o, num_t, den_o
+
+
+def galerkin_terms(offs, scale):
+    """Rows ``(D, qa, qb, o)`` with ``o = scale·D + qb - qa`` a stencil offset."""
+    index = {tuple(o): k for k, o in enumerate(offs)}
+    rows = []
+    for D, dv in enumerate(offs):
+        for qa, av in enumerate(offs):
+            for qb, bv in enumerate(offs):
+                o = tuple(scale * dv + bv - av)
+                if o in index:
+                    rows.append((D, qa, qb, index[o]))
+    return np.array(rows, dtype=np.int64)
