@@ -11,6 +11,7 @@ than ``--maxiter`` iterations are reported as not converged.
 
     python benchmarks/vcycle_scaling.py            # 2D 128²–1024², 3D 32³, 64³
     python benchmarks/vcycle_scaling.py --quick    # 2D 128², 256²; 3D 32³
+    python benchmarks/vcycle_scaling.py --dims 3 --out benchmarks/results/vcycle3d
 """
 
 import argparse
@@ -57,14 +58,16 @@ def run(p, method, maxiter):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dims", default="2,3", help="grid dimensions to run, e.g. 3")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--maxiter", type=int, default=2000)
     ap.add_argument("--out", default="benchmarks/results/vcycle")
     args = ap.parse_args()
     sizes2 = (128, 256) if args.quick else (128, 256, 512, 1024)
     sizes3 = (32,) if args.quick else (32, 64)
-    jobs = [(f, FAMILIES_2D[f], n) for f in FAMILIES_2D for n in sizes2]
-    jobs += [(f, FAMILIES_3D[f], n) for f in FAMILIES_3D for n in sizes3]
+    dims = {int(d) for d in args.dims.split(",")}
+    jobs = [(f, FAMILIES_2D[f], n) for f in FAMILIES_2D for n in sizes2] if 2 in dims else []
+    jobs += [(f, FAMILIES_3D[f], n) for f in FAMILIES_3D for n in sizes3] if 3 in dims else []
     rows = []
     from tqdm.auto import tqdm
 

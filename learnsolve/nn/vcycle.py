@@ -91,7 +91,8 @@ class SmootherNet(torch.nn.Module):
     >>> from learnsolve.problems import poisson, grid_stencil
     >>> net = SmootherNet(2)
     >>> S, _ = grid_stencil(poisson((8, 8)).A)
-    >>> K = net.smoother(torch.as_tensor(S)[None])
+    >>> with torch.no_grad():
+    ...     K = net.smoother(torch.as_tensor(S)[None])
     >>> K.shape, round(float(K[0, 4, 0, 3, 3]), 4)
     (torch.Size([1, 9, 1, 10, 10]), 0.1625)
     """

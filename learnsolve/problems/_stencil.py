@@ -61,16 +61,23 @@ def interior(arr, dim):
     return arr[..., 1:-1, 1:-1, 1:-1]
 
 
-def infer_shape(n, func):
-    """Square (2D) or cube (3D) grid shape with ``n`` cells, or ``None``."""
+def infer_shapes(n, dim=None):
+    """Square (2D) and cube (3D) grid shapes with ``n`` cells (both when ``n = k^6``).
+
+    Examples
+    --------
+    >>> infer_shapes(64), infer_shapes(64, dim=3), infer_shapes(10)
+    ([(8, 8), (4, 4, 4)], [(4, 4, 4)], [])
+    """
+    out = []
     r2 = int(round(n ** 0.5))
-    if r2 * r2 == n:
-        return (r2, r2)
+    if dim in (None, 2) and r2 * r2 == n:
+        out.append((r2, r2))
     r3 = int(round(n ** (1 / 3)))
     for c in (r3 - 1, r3, r3 + 1):
-        if c > 0 and c ** 3 == n:
-            return (c, c, c)
-    return None
+        if dim in (None, 3) and c > 0 and c ** 3 == n:
+            out.append((c, c, c))
+    return out
 
 
 @numba.njit(cache=True)
@@ -126,14 +133,20 @@ def grid_stencil(A, shape=None, *, func="learnsolve.problems.grid_stencil"):
     A = as_csr(A, func)
     n = A.shape[0]
     if shape is None:
-        shape = infer_shape(n, func)
-        if shape is None:
+        candidates = infer_shapes(n)
+        if not candidates:
             raise NotAGrid(f"{func}: cannot infer the grid of a {n}×{n} matrix (not a square or "
-                             "cube number of unknowns); pass `shape=(ny, nx)` or `(nz, ny, nx)`.")
+                           "cube number of unknowns); pass `shape=(ny, nx)` or `(nz, ny, nx)`.")
+        for shape in candidates[:-1]:  # n = k^6: try the square, then the cube
+            try:
+                return grid_stencil(A, shape, func=func)
+            except NotAGrid:
+                pass
+        shape = candidates[-1]
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or int(np.prod(shape)) != n:
         raise NotAGrid(f"{func}: `shape`={shape} does not have {n} cells; pass the grid of `A` "
-                         "as (ny, nx) or (nz, ny, nx).")
+                       "as (ny, nx) or (nz, ny, nx).")
     dim = len(shape)
     offs = offsets(dim)
     off_index = -np.ones(27, dtype=np.int64)
@@ -147,9 +160,9 @@ def grid_stencil(A, shape=None, *, func="learnsolve.problems.grid_stencil"):
                    A.data.astype(np.float64), grid, np.array([int(dim == 3)]), off_index, S)
     if bad >= 0:
         raise NotAGrid(f"{func}: row {bad} of `A` couples cells that are not neighbours on a "
-                         f"{'×'.join(map(str, shape))} grid; `A` is not a 3^{dim}-point stencil "
-                         "matrix on that grid (pass the right `shape`, or use a preconditioner "
-                         "for general matrices such as ic0 or amg).")
+                       f"{'×'.join(map(str, shape))} grid; `A` is not a 3^{dim}-point stencil "
+                       "matrix on that grid (pass the right `shape`, or use a preconditioner "
+                       "for general matrices such as ic0 or amg).")
     return S.reshape((len(offs),) + Pshape), shape
 
 
