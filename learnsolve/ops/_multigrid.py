@@ -97,6 +97,10 @@ class GridHierarchy:
             fine.Pc, Sc = self._coarsen(fine, cshape)
             levels.append(GridLevel(Sc, cshape))
         self.levels = levels
+        # loop bounds, stencil offsets and coarse geometry per level, computed once for vcycle()
+        self._loops = [(lvl.bounds(), lvl.delta(),
+                        self._geometry(lvl, levels[l + 1].shape) if l + 1 < len(levels) else None)
+                       for l, lvl in enumerate(levels)]
         Ac = stencil_to_csr(levels[-1].S.reshape((len(offs),) + levels[-1].padded), levels[-1].shape)
         self._coarse = sla.cho_factor(Ac.toarray(), lower=True)
 
@@ -161,12 +165,10 @@ class GridHierarchy:
         lvl = self.levels[l]
         if l == len(self.levels) - 1:
             x = np.zeros_like(b)
-            rhs = interior(b.reshape(lvl.padded), self.dim).reshape(-1)
-            interior(x.reshape(lvl.padded), self.dim)[...] = sla.cho_solve(self._coarse, rhs).reshape(
-                interior(x.reshape(lvl.padded), self.dim).shape)
+            xi, bi = (interior(v.reshape(lvl.padded), self.dim) for v in (x, b))
+            xi[...] = sla.cho_solve(self._coarse, bi.reshape(-1)).reshape(xi.shape)
             return x
-        bounds = lvl.bounds()
-        delta = lvl.delta()
+        bounds, delta, (cz0, cz1, cPy, cPx, fPz, fPy, fPx, sz) = self._loops[l]
         Kl = smoothers[l]
         x = np.zeros_like(b)
         r = np.zeros_like(b)
@@ -177,8 +179,6 @@ class GridHierarchy:
                 K_.residual(lvl.S, delta, b, x, r, *bounds)
                 K_.add_matvec(Kl, delta, r, x, *bounds)
         K_.residual(lvl.S, delta, b, x, r, *bounds)
-        cshape = self.levels[l + 1].shape
-        cz0, cz1, cPy, cPx, fPz, fPy, fPx, sz = self._geometry(lvl, cshape)
         bc = np.zeros(self.levels[l + 1].S.shape[1], dtype=b.dtype)
         K_.restrict(lvl.Pc, delta, r, bc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
         ec = self._cycle(l + 1, bc, smoothers, nu)

@@ -43,20 +43,28 @@ class TrainConfig:
     threads: int = 2
 
 
-def sample_problem(cfg, rng):
-    """One training problem: ConDiff piecewise / log-normal 2D diffusion or Poisson."""
-    n = int(rng.choice(cfg.sizes))
+def draw_problem(cfg, n, rng, *, dim=2, length_scales=(0.05, 0.2)):
+    """ConDiff piecewise / log-normal diffusion or Poisson on an ``n``-per-side grid.
+
+    The family is drawn with ``cfg.family_weights``, contrast and variance from
+    ``cfg.contrast_range`` / ``cfg.variance_range``; deterministic for ``rng``'s state.
+    """
     fam = rng.choice(3, p=np.asarray(cfg.family_weights) / np.sum(cfg.family_weights))
     seed = int(rng.integers(2**31))
     cov = str(rng.choice(["exponential", "gaussian", "cubic"]))
-    ls = float(rng.uniform(0.05, 0.2))
+    ls = float(rng.uniform(*length_scales))
     if fam == 0:
         c = float(np.exp(rng.uniform(*np.log(cfg.contrast_range))))
-        return problems.diffusion(n, contrast=c, covariance=cov, length_scale=ls, seed=seed)
+        return problems.diffusion(n, dim=dim, contrast=c, covariance=cov, length_scale=ls, seed=seed)
     if fam == 1:
         v = float(rng.uniform(*cfg.variance_range))
-        return problems.diffusion(n, variance=v, covariance=cov, length_scale=ls, seed=seed)
-    return problems.poisson((n, n), seed=seed)
+        return problems.diffusion(n, dim=dim, variance=v, covariance=cov, length_scale=ls, seed=seed)
+    return problems.poisson((n,) * dim, seed=seed)
+
+
+def sample_problem(cfg, rng):
+    """One training problem: ConDiff piecewise / log-normal 2D diffusion or Poisson."""
+    return draw_problem(cfg, int(rng.choice(cfg.sizes)), rng)
 
 
 def validation_set(cfg):

@@ -22,6 +22,7 @@ import torch
 from .. import __version__, krylov, problems
 from ..nn import SmootherNet, TorchHierarchy
 from ..ops import GridHierarchy
+from ._fit import draw_problem
 
 
 @dataclasses.dataclass
@@ -56,19 +57,7 @@ class VCycleConfig:
 
 def sample_problem(cfg, n, rng):
     """One training grid problem (deterministic for the generator's state)."""
-    fam = rng.choice(3, p=np.asarray(cfg.family_weights) / np.sum(cfg.family_weights))
-    seed = int(rng.integers(2**31))
-    cov = str(rng.choice(["exponential", "gaussian", "cubic"]))
-    ls = float(rng.uniform(0.05, 0.3))
-    if fam == 0:
-        c = float(np.exp(rng.uniform(*np.log(cfg.contrast_range))))
-        return problems.diffusion(n, dim=cfg.dim, contrast=c, covariance=cov, length_scale=ls,
-                                  seed=seed)
-    if fam == 1:
-        v = float(rng.uniform(*cfg.variance_range))
-        return problems.diffusion(n, dim=cfg.dim, variance=v, covariance=cov, length_scale=ls,
-                                  seed=seed)
-    return problems.poisson((n,) * cfg.dim, seed=seed)
+    return draw_problem(cfg, n, rng, dim=cfg.dim, length_scales=(0.05, 0.3))
 
 
 def validation_set(cfg):
