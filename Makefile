@@ -1,13 +1,14 @@
 # learnsolve — set-up-and-go targets.  Everything installs into .venv on first use.
 #   make demo   benchmark of the preconditioners on the default problem (< 2 min)
 #   make test   the test suite (+ ruff)
+#   make petsc  Debian's PETSc + petsc4py and a second venv (.venv-petsc) for the PETSc plug-in
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test bench-readme bench-kernels bench-vcycle lint clean
+.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +28,38 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check learnsolve tests benchmarks
 
+# PETSc: Debian's petsc4py is built for /usr/bin/python3 and NumPy 1.x, so it gets its own venv
+# (system site-packages + numpy<2); the C example's embedded interpreter finds it by PYTHONPATH.
+PVENV := .venv-petsc
+PBIN := $(PVENV)/bin
+PSTAMP := $(PVENV)/.learnsolve-installed
+PETSC_ENV = PATH=$(CURDIR)/$(PBIN):$$PATH \
+	PYTHONPATH=$(CURDIR):$$($(CURDIR)/$(PBIN)/python -c "import site; print(site.getsitepackages()[0])")
+
+$(PSTAMP): $(SOURCES)
+	test -f /usr/lib/python3/dist-packages/petsc4py/__init__.py || ( \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    petsc-dev python3-petsc4py openmpi-bin python3-dev python3-venv make )
+	test -x $(PBIN)/python || /usr/bin/python3 -m venv --system-site-packages $(PVENV)
+	$(PBIN)/python -m pip install -q --upgrade pip
+	$(PBIN)/python -m pip install -q "numpy<2"
+	$(PBIN)/python -c "import torch" 2>/dev/null || $(PBIN)/python -m pip install -q torch==2.13.0
+	$(PBIN)/python -m pip install -q "numpy<2" -e ".[test]"
+	$(MAKE) -C examples/petsc_c diffusion
+	touch $(PSTAMP)
+
+petsc: $(PSTAMP)
+	@echo "PETSc environment ready: $(PBIN)/python; C example: examples/petsc_c/diffusion"
+	@echo "run it with:  $(PETSC_ENV) mpiexec -n 2 examples/petsc_c/diffusion -ksp_type cg \\"
+	@echo "    -pc_type python -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d"
+
+petsc-test: $(PSTAMP)
+	$(PETSC_ENV) $(PBIN)/python -m pytest -q tests/test_petsc.py
+	$(PETSC_ENV) $(PBIN)/python -c "import learnsolve.petsc"  # serial warm-up of numba's cache
+	cd examples/petsc_c && $(PETSC_ENV) mpiexec $$( [ "$$(id -u)" = 0 ] && echo --allow-run-as-root --oversubscribe ) \
+	  -n 2 ./diffusion -n 256 -ksp_type cg -ksp_rtol 1e-6 -ksp_norm_type unpreconditioned \
+	  -pc_type python -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d -ksp_view
+
 bench-readme: $(STAMP)
 	$(BIN)/python benchmarks/readme_table.py
 
@@ -40,4 +73,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check learnsolve tests benchmarks
 
 clean:
-	rm -rf build *.egg-info learnsolve/_C*.so results
+	rm -rf build *.egg-info learnsolve/_C*.so results examples/petsc_c/diffusion examples/petsc_c/*.o

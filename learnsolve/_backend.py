@@ -11,11 +11,14 @@ C_OPENMP : bool
     The extension was built with OpenMP.
 HAS_CUPY : bool
     CuPy imported and sees a CUDA device.
+HAS_PETSC4PY : bool
+    petsc4py is installed (found, not imported: importing it initializes PETSc and MPI).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import warnings
 
 HAS_C = False
@@ -40,6 +43,8 @@ try:  # pragma: no cover - no GPU on CI
     HAS_CUPY = _cupy.cuda.runtime.getDeviceCount() > 0
 except Exception:  # ImportError, or CUDA driver errors on a GPU-less machine
     HAS_CUPY = False
+
+HAS_PETSC4PY = importlib.util.find_spec("petsc4py") is not None
 
 
 def compiled():

@@ -28,6 +28,17 @@ def _given(args, **names):
 
 
 def _train(args):
+    if args.method == "dcdm":
+        from .train import DCDMConfig, fit_dcdm
+
+        cfg = DCDMConfig(dim=args.dim, seed=args.seed, **_given(
+            args, epochs="epochs", lr="lr", hidden="channels", minutes="minutes",
+            steps_per_epoch="samples", base="base"))
+        history = fit_dcdm(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        best = min(h["val"] for h in history)
+        print(f"wrote {args.out} (best mean validation DCDM iterations {best:.2f}; "
+              f"V-cycle alone {history[0]['val']:.2f})")
+        return 0
     if args.method == "vcycle":
         from .train import VCycleConfig, fit_vcycle
 
@@ -83,9 +94,14 @@ def main(argv=None):
     b.add_argument("--strict", action="store_true", help="exit 1 if any run did not converge")
     b.set_defaults(func=_bench)
     t = sub.add_parser("train", help="train a learned factor or V-cycle (checkpoints every epoch)")
-    t.add_argument("--method", default="factor", choices=["factor", "vcycle"],
-                   help="GNN factor (gnn-ic*, gnn-fsai) or grid V-cycle smoothers (vcycle-2d/3d)")
-    t.add_argument("--dim", type=int, default=2, choices=[2, 3], help="grid dimension (vcycle)")
+    t.add_argument("--method", default="factor", choices=["factor", "vcycle", "dcdm"],
+                   help="GNN factor (gnn-ic*, gnn-fsai), grid V-cycle smoothers (vcycle-2d/3d) "
+                        "or the DCDM correction on a V-cycle (dcdm-2d/3d)")
+    t.add_argument("--dim", type=int, default=2, choices=[2, 3],
+                   help="grid dimension (vcycle, dcdm)")
+    t.add_argument("--base", default=None,
+                   help="dcdm: the V-cycle to build on, a zoo name or weights path "
+                        "(default vcycle-<dim>d)")
     t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
     t.add_argument("--loss", default="lowfreq",
                    choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])

@@ -80,10 +80,10 @@ def test_pretrained_errors(tmp_path):
     torch.save({"meta": {"method": "factor"}, "state_dict": {}}, tmp_path / "meta.pt")
     with pytest.raises(ValueError, match="lacks metadata"):
         learnsolve.pretrained(path=str(tmp_path / "meta.pt"))
-    meta = {"method": "dcdm", "kind": "x", "channels": 1, "layers": 1, "family": "f",
+    meta = {"method": "mgno", "kind": "x", "channels": 1, "layers": 1, "family": "f",
             "version": "0"}
     torch.save({"meta": meta, "state_dict": {}}, tmp_path / "v.pt")
-    with pytest.raises(ValueError, match="'dcdm' model, which this version cannot load"):
+    with pytest.raises(ValueError, match="'mgno' model, which this version cannot load"):
         learnsolve.pretrained(path=str(tmp_path / "v.pt"))
     torch.save({"meta": dict(meta, method="vcycle"), "state_dict": {}}, tmp_path / "v2.pt")
     with pytest.raises(ValueError, match=r"lacks metadata \['dim'\]"):

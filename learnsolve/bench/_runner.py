@@ -38,8 +38,17 @@ class Result:
         return d
 
 
+def nonlinear_solver(A, b, **kw):
+    """The solver for nonlinear direction maps (DCDM networks): :func:`krylov.dcdm` with ``k=2``."""
+    return krylov.dcdm(A, b, k=2, **kw)
+
+
 def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylov.cg):
-    """Build ``method`` on ``problem.A`` and solve ``repeats`` times; medians of times."""
+    """Build ``method`` on ``problem.A`` and solve ``repeats`` times; medians of times.
+
+    ``solver`` is used for linear preconditioners; a nonlinear one
+    (``M.is_linear`` false, e.g. ``dcdm-2d``) is run by :func:`nonlinear_solver`.
+    """
     A, b = problem.A, problem.b
     bnorm = float(np.linalg.norm(b))
     setups, solves, last, label = [], [], None, method
@@ -50,7 +59,8 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
             label = f"{method} → {M.name} (fallback)"
         t1 = time.perf_counter()
         residuals, stamps = [], [t1]
-        x, info = solver(A, b, rtol=rtol, M=M, maxiter=maxiter, residuals=residuals,
+        solve = solver if getattr(M, "is_linear", True) else nonlinear_solver
+        x, info = solve(A, b, rtol=rtol, M=M, maxiter=maxiter, residuals=residuals,
                          callback=lambda _x, s=stamps: s.append(time.perf_counter()))
         t2 = time.perf_counter()
         setups.append(t1 - t0)
@@ -68,8 +78,9 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
 def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=True):
     """Run every method on every problem; returns a list of :class:`Result`.
 
-    All methods use :func:`learnsolve.krylov.cg` (SciPy's iterates) with the
-    same ``rtol`` on the true residual; BLAS is held to one thread and the
+    All linear methods use :func:`learnsolve.krylov.cg` (SciPy's iterates),
+    the nonlinear DCDM direction maps :func:`learnsolve.krylov.dcdm` (``k=2``),
+    with the same ``rtol`` on the true residual; BLAS is held to one thread and the
     compiled kernels use their OpenMP threads.  Grid-only methods (geometric
     and learned V-cycles) are skipped on matrices that are not grid stencils.
     """

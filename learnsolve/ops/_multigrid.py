@@ -161,6 +161,17 @@ class GridHierarchy:
         x = self._cycle(0, bp, smoothers, nu)
         return interior(x.reshape(lvl.padded), self.dim).reshape(-1).copy()
 
+    def vcycle_padded(self, b, smoothers, nu=1):
+        """:meth:`vcycle` on a flat padded fine-grid vector (ghosts zero); returns padded ``x``."""
+        return self._cycle(0, b, smoothers, nu)
+
+    def residual_padded(self, b, x):
+        """``b − A x`` on the finest grid for flat padded vectors (ghosts of the result zero)."""
+        bounds, delta, _ = self._loops[0]
+        r = np.zeros_like(b)
+        K_.residual(self.levels[0].S, delta, b, x, r, *bounds)
+        return r
+
     def _cycle(self, l, b, smoothers, nu):
         lvl = self.levels[l]
         if l == len(self.levels) - 1:

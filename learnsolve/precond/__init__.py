@@ -8,6 +8,7 @@ Every function takes the system matrix and returns an operator usable as
 from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
+from ._dcdm import LearnedDCDM
 from ._factored import factored, ic0, mic0, ssor
 from ._tuned import OmegaTuner, matrix_features, tuned
 from ._vcycle import LearnedVCycle, gmg
@@ -47,7 +48,7 @@ def build(name, A, *, grid_shape=None):
 
     if name in available():
         model = pretrained(name)
-        if isinstance(model, LearnedVCycle):
+        if isinstance(model, (LearnedVCycle, LearnedDCDM)):
             return model.aspreconditioner(A, grid_shape)
         return model.aspreconditioner(A)
     raise ValueError(
@@ -56,5 +57,5 @@ def build(name, A, *, grid_shape=None):
     )
 
 
-__all__ = ["GRID_BUILDERS", "LearnedVCycle", "OmegaTuner", "Preconditioner", "amg", "build",
+__all__ = ["GRID_BUILDERS", "LearnedDCDM", "LearnedVCycle", "OmegaTuner", "Preconditioner", "amg", "build",
            "factored", "gmg", "ic0", "identity", "jacobi", "matrix_features", "mic0", "ssor", "tuned"]

@@ -81,7 +81,7 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
     if rho is not None:
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
-    P.hierarchy = H
+    P.hierarchy, P.smoothers, P.nu = H, K, nu
     P.setup_time = time.perf_counter() - t0
     return P
 
@@ -137,10 +137,11 @@ class LearnedVCycle:
     Obtain one with ``learnsolve.pretrained('vcycle-2d')`` (or ``'vcycle-3d'``).
     """
 
-    def __init__(self, name, model, meta):
+    def __init__(self, name, model, meta, *, family="vcycle"):
         self.name = name
         self.model = model
         self.meta = dict(meta)
+        self.family = family  # models the dimension-mismatch error suggests: '<family>-2d/3d'
 
     def __repr__(self):
         return f"<LearnedVCycle {self.name!r} dim={self.model.dim} nu={self.meta.get('nu', 1)}>"
@@ -185,7 +186,7 @@ class LearnedVCycle:
         if shape is not None and len(shape) != dim:
             raise NotAGrid(f"{func}: this model is for {dim}D grids but `A` is on a "
                              f"{len(shape)}D grid {tuple(shape)}; use "
-                             f"learnsolve.pretrained('vcycle-{len(shape)}d').")
+                             f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
         return grid_vcycle(A, self.smoothers, shape=shape, nu=int(self.meta.get("nu", 1)),
                            name=self.name, func=func, check=check, info={"model": self.name},
                            dtype=dtype)

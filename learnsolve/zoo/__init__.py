@@ -49,8 +49,9 @@ def pretrained(name=None, *, path=None):
 
     Returns
     -------
-    list of str or LearnedFactor or LearnedVCycle
-        ``.aspreconditioner(A)`` gives a ``scipy`` LinearOperator.
+    list of str or LearnedFactor or LearnedVCycle or LearnedDCDM
+        ``.aspreconditioner(A)`` gives a ``scipy`` LinearOperator (for DCDM
+        models a nonlinear direction map, also ``.directions(problem)``).
 
     Examples
     --------
@@ -58,8 +59,8 @@ def pretrained(name=None, *, path=None):
     >>> isinstance(learnsolve.pretrained(), list)
     True
     """
-    from ..nn import FactorGNN, SmootherNet
-    from ..precond import LearnedVCycle
+    from ..nn import DirectionNet, FactorGNN, SmootherNet
+    from ..precond import LearnedDCDM, LearnedVCycle
     from ..precond._learned import LearnedFactor
 
     if name is None and path is None:
@@ -70,9 +71,22 @@ def pretrained(name=None, *, path=None):
                              f"{available()}. Train one with `learnsolve train`.")
         path = os.path.join(HERE, f"{name}.pt")
     meta, state = load_weights(path)
+    name = name or os.path.splitext(os.path.basename(path))[0]
+    if meta["method"] in ("vcycle", "dcdm") and "dim" not in meta:
+        raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata ['dim'].")
+    if meta["method"] == "dcdm":
+        if "vcycle" not in meta:
+            raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata "
+                             "['vcycle'].")
+        vm = meta["vcycle"]
+        smoother = SmootherNet(int(meta["dim"]), int(vm["channels"]), int(vm["layers"]))
+        net = DirectionNet(int(meta["dim"]), int(meta["channels"]))
+        _load_state(smoother, {k[7:]: v for k, v in state.items() if k.startswith("vcycle.")}, path)
+        _load_state(net, {k[4:]: v for k, v in state.items() if k.startswith("net.")}, path)
+        vc = LearnedVCycle(name, smoother.eval(), {"nu": vm.get("nu", 1)},
+                           family="dcdm")
+        return LearnedDCDM(name, vc, net.eval(), meta)
     if meta["method"] == "vcycle":
-        if "dim" not in meta:
-            raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata ['dim'].")
         model = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
         wrap = LearnedVCycle
     elif meta["method"] == "factor":
@@ -81,10 +95,13 @@ def pretrained(name=None, *, path=None):
     else:
         raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, which "
                          "this version cannot load; upgrade learnsolve.")
+    _load_state(model, state, path)
+    return wrap(name, model.eval(), meta)
+
+
+def _load_state(model, state, path):
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"learnsolve.pretrained: weights in {path!r} do not fit the model its "
                          f"metadata describes ({exc}).") from None
-    model.eval()
-    return wrap(name or os.path.splitext(os.path.basename(path))[0], model, meta)

@@ -1,0 +1,174 @@
+"""learnsolve.petsc: the PETSc python-PC context (run in the petsc4py environment, `make petsc-test`)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import learnsolve
+
+PETSc = pytest.importorskip(
+    "petsc4py.PETSc",
+    reason="petsc4py is not installed in this environment; `make petsc-test` makes one with Debian's "
+           "python3-petsc4py and runs these tests there")
+import learnsolve.petsc  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "petsc_c")
+
+
+def to_petsc(A):
+    A = A.tocsr()
+    it = PETSc.IntType
+    return PETSc.Mat().createAIJ(size=A.shape, csr=(A.indptr.astype(it), A.indices.astype(it), A.data),
+                                 comm=PETSc.COMM_SELF)
+
+
+def ksp_for(A, name, ksp_type="cg", rtol=1e-6):
+    ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+    ksp.setOperators(to_petsc(A))
+    ksp.setType(ksp_type)
+    ksp.setTolerances(rtol=rtol, atol=0.0, max_it=2000)
+    ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
+    pc = ksp.getPC()
+    pc.setType("python")
+    ctx = learnsolve.petsc.PC(name)
+    ctx.ksp_type = ksp_type
+    pc.setPythonContext(ctx)
+    return ksp, ctx
+
+
+def solve(ksp, b):
+    A = ksp.getOperators()[0]
+    bv = A.createVecLeft()
+    bv.setArray(b)
+    xv = bv.duplicate()
+    ksp.solve(bv, xv)
+    return xv.getArray().copy(), ksp.getIterationNumber(), int(ksp.getConvergedReason())
+
+
+@pytest.mark.parametrize("name", ["ic0", "jacobi", "vcycle-2d", "amg-sa"])
+def test_pc_apply_equals_the_learnsolve_operator(name):
+    p = learnsolve.problems.diffusion(48, contrast=1e3, seed=3)
+    ksp, ctx = ksp_for(p.A, name)
+    np.random.seed(0)  # noqa: NPY002 (PyAMG draws its spectral-radius vectors from the legacy RNG)
+    ksp.setUp()
+    np.random.seed(0)  # noqa: NPY002
+    M = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
+    r = np.random.default_rng(0).standard_normal(p.n)
+    x = ksp.getOperators()[0].createVecLeft()
+    y = x.duplicate()
+    x.setArray(r)
+    ksp.getPC().apply(x, y)
+    np.testing.assert_allclose(y.getArray(), M @ r, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["ic0", "vcycle-2d"])
+def test_kspcg_iterations_equal_learnsolve_cg(name):
+    p = learnsolve.problems.diffusion(64, contrast=1e4, seed=5)
+    ksp, _ = ksp_for(p.A, name)
+    x, its, reason = solve(ksp, p.b)
+    res = []
+    M = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
+    learnsolve.krylov.cg(p.A, p.b, rtol=1e-6, M=M, residuals=res)
+    assert reason > 0
+    assert abs(its - (len(res) - 1)) <= 1
+    assert learnsolve.relative_residual(p.A, x, p.b) <= 1.01e-6
+
+
+def test_dcdm_directions_under_fcg_converge_and_under_cg_are_refused():
+    p = learnsolve.problems.diffusion(48, variance=2.0, seed=6)
+    ksp, _ = ksp_for(p.A, "dcdm-2d", ksp_type="fcg")
+    x, its, reason = solve(ksp, p.b)
+    assert reason > 0 and its <= 10
+    assert learnsolve.relative_residual(p.A, x, p.b) <= 1.01e-6
+    ksp, _ = ksp_for(p.A, "dcdm-2d", ksp_type="cg")
+    with pytest.raises(Exception, match=r"-learnsolve_pc dcdm-2d: .*nonlinear.*-ksp_type fcg"):
+        solve(ksp, p.b)
+
+
+def test_bad_input_is_a_clear_error():
+    p = learnsolve.problems.diffusion(32, contrast=1e2, seed=7)
+    with pytest.raises(Exception, match=r"-learnsolve_pc nosuch: .*unknown preconditioner.*choose from"):
+        solve(ksp_for(p.A, "nosuch")[0], p.b)
+    N = p.A.tolil()
+    N[0, 1] = N[0, 1] * 2
+    with pytest.raises(Exception, match=r"-learnsolve_pc ic0: .*symmetric"):
+        solve(ksp_for(N.tocsr(), "ic0")[0], p.b)
+    other_kind = r"-learnsolve_pc vcycle-3d: .*use learnsolve.pretrained\('vcycle-2d'\)"
+    with pytest.raises(Exception, match=other_kind):
+        solve(ksp_for(p.A, "vcycle-3d")[0], p.b)
+
+
+def test_options_select_the_preconditioner():
+    p = learnsolve.problems.diffusion(32, contrast=1e2, seed=8)
+    opts = PETSc.Options()
+    opts["ls_learnsolve_pc"] = "mic0"
+    try:
+        ksp = PETSc.KSP().create(PETSc.COMM_SELF)
+        ksp.setOptionsPrefix("ls_")
+        ksp.setOperators(to_petsc(p.A))
+        ksp.getPC().setType("python")
+        ksp.getPC().setPythonType("learnsolve.petsc.PC")
+        ksp.setFromOptions()
+        x, its, reason = solve(ksp, p.b)
+        assert reason > 0
+        assert ksp.getPC().getPythonContext().M.name == "mic0"
+    finally:
+        opts.delValue("ls_learnsolve_pc")
+
+
+def _mpiexec():
+    exe = shutil.which("mpiexec")
+    if exe is None:
+        pytest.skip("mpiexec is not on the PATH (Debian: openmpi-bin)")
+    cmd = [exe, "-n", "2"]
+    if os.geteuid() == 0:
+        cmd[1:1] = ["--allow-run-as-root", "--oversubscribe"]
+    return cmd
+
+
+def _example():
+    binary = os.path.join(EXAMPLE, "diffusion")
+    if not os.path.exists(binary):
+        subprocess.run(["make", "-C", EXAMPLE, "diffusion"], check=True, capture_output=True)
+    return binary
+
+
+def _run_example(nprocs_cmd, args, timeout=240):
+    import site
+
+    # the C program's embedded interpreter finds this environment's packages through PYTHONPATH
+    path = os.pathsep.join([ROOT, *site.getsitepackages(), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+               PYTHONPATH=path)
+    return subprocess.run(nprocs_cmd + [_example(), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+LEARNED = ["-n", "96", "-contrast", "1e4", "-ksp_type", "cg", "-ksp_rtol", "1e-6",
+           "-ksp_norm_type", "unpreconditioned", "-pc_type", "python",
+           "-pc_python_type", "learnsolve.petsc.PC"]
+
+
+def _relres(out):
+    return float(out.split("true relres")[1].split()[0])
+
+
+def test_c_example_on_two_ranks_converges_to_the_same_residual():
+    mpi = _mpiexec()
+    one = _run_example([], LEARNED + ["-learnsolve_pc", "vcycle-2d"])
+    two = _run_example(mpi, LEARNED + ["-learnsolve_pc", "vcycle-2d"])
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "CONVERGED_RTOL" in two.stdout and "ranks 2" in two.stdout
+    assert _relres(one.stdout) <= 1e-6 and _relres(two.stdout) <= 1e-6
+
+
+def test_c_example_bad_option_stops_both_ranks_with_the_message():
+    out = _run_example(_mpiexec(), LEARNED + ["-learnsolve_pc", "nosuch"], timeout=180)
+    assert out.returncode != 0
+    assert "-learnsolve_pc nosuch" in out.stdout + out.stderr
