@@ -67,7 +67,7 @@ class DirectionNet(torch.nn.Module):
     >>> S, _ = grid_stencil(poisson((8, 8)).A)
     >>> S = torch.as_tensor(S, dtype=torch.float32)[None]
     >>> r = torch.randn(1, *S.shape[2:])
-    >>> q = net.direction(net.static(S), S, r, r, r)   # v = s = r for the example
+    >>> q = net.direction(net.static(S), r, r, r)   # v = s = r for the example
     >>> bool(torch.equal(q, r))   # zero last layer: the direction is v itself
     True
     """
@@ -93,10 +93,11 @@ class DirectionNet(torch.nn.Module):
         return x[:, :, None] if self.dim == 2 else x
 
     def static(self, S):
-        """The per-matrix part: ``(h0, inv, mask)`` for padded stencils ``S`` (B, m, Pz, Py, Px).
+        """The per-matrix part: ``(h0, inv, sq, mask)`` for padded stencils ``S`` (B, m, Pz, Py, Px).
 
         ``h0`` is the stencil's contribution to the first layer, ``inv`` is
-        ``D^{-1/2}`` (padded, 0 on ghosts), ``mask`` the interior indicator.
+        ``D^{-1/2}`` and ``sq`` is ``D^{1/2}`` (padded, 0 on ghosts), ``mask``
+        the interior indicator.
         """
         dim = self.dim
         m = len(offsets(dim))
@@ -106,7 +107,9 @@ class DirectionNet(torch.nn.Module):
         feats = _pad(torch.cat([Sh[:, :c], Sh[:, c + 1:]], 1), dim).to(dtype)
         mask = interior_mask(S.shape[-3:], dtype)
         h0 = self.stencil_in(self._grid(feats)) * self._grid(mask[None, None])
-        return h0, inv, mask
+        sq = torch.where(inv > 0, 1 / torch.where(inv > 0, inv, torch.ones_like(inv)),
+                         torch.zeros_like(inv))
+        return h0, inv, sq, mask
 
     def correction(self, h0, mask, x):
         """``c`` for dynamic channels ``x`` (B, 3, Pz, Py, Px), all scale-free."""
@@ -115,15 +118,13 @@ class DirectionNet(torch.nn.Module):
         h = F.gelu(self.mid(h)) * m
         return self._ungrid(self.out(h) * m)[:, 0]
 
-    def direction(self, static, S, r, v, s):
+    def direction(self, static, r, v, s):
         """``q`` for residuals ``r``, V-cycle outputs ``v`` and ``s = r − A v`` (padded, (B, Pz, Py, Px)).
 
-        ``static`` is :meth:`static` of ``S``.
+        ``static`` is :meth:`static` of the matrix's padded stencils.
         """
-        h0, inv, mask = static
+        h0, inv, sq, mask = static
         dtype = h0.dtype
-        sq = torch.where(inv > 0, 1 / torch.where(inv > 0, inv, torch.ones_like(inv)),
-                         torch.zeros_like(inv))
         rh, vh, sh = r * inv, v * sq, s * inv
         sig, tau, vs = _rms(rh, mask), _rms(vh, mask), _rms(sh, mask)
         x = torch.stack([rh / sig, vh / tau, sh / vs], 1).to(dtype)

@@ -87,7 +87,7 @@ class LearnedDCDM:
             sp = H.residual_padded(rp, vp)
             with torch.inference_mode():
                 t = [torch.from_numpy(a.reshape((1,) + padded)) for a in (rp, vp, sp)]
-                q = net.direction(static, S, *t)[0].numpy()
+                q = net.direction(static, *t)[0].numpy()
             return interior(q, dim).reshape(-1).copy()
 
         info = dict(base.info, model=self.name,

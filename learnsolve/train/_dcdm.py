@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import time
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from .. import __version__, krylov, problems
 from ..nn import DirectionNet, TorchHierarchy
 from ..nn.vcycle import stencil_matvec
 from ..ops import GridHierarchy
+from ._loop import fit_epochs, optimizer_step
 from ._vcycle import sample_problem
 from ._vcycle import validation_set as vcycle_validation_set
 
@@ -159,7 +159,7 @@ def unrolled_loss(net, batch, static, e, steps, k=2):
     for _ in range(steps):
         r = batch.A(e)
         v = batch.V(r)
-        z = net.direction(static, batch.S, r, v, r - batch.A(v))
+        z = net.direction(static, r, v, r - batch.A(v))
         p = z
         for p_j, q_j, pq_j in hist[-k:]:
             p = p - (_dot(z, q_j) / pq_j) * p_j
@@ -196,55 +196,21 @@ def fit_dcdm(cfg, out, *, resume=False, progress=True):
     base = load_base(cfg)
     net = DirectionNet(cfg.dim, cfg.hidden).double()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    ckpt = out + ".ckpt"
-    start, history, best = 0, [], (np.inf, None, -1)
     rng = np.random.default_rng(cfg.seed)
-    if resume and os.path.exists(ckpt):
-        state = torch.load(ckpt, weights_only=True)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start, history = state["epoch"] + 1, state["history"]
-        best = (state["best_val"], state["best_state"], state["best_epoch"])
-        rng.bit_generator.state = state["rng"]
     val = vcycle_validation_set(cfg)
-    if start == 0:
-        v0, its0 = validate(net, base, val)
-        history.append({"epoch": -1, "loss": None, "val": v0, "val_its": its0})
-        best = (v0, copy.deepcopy(net.state_dict()), -1)
-    t_start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.epochs, initial=start, desc=f"dcdm-{cfg.dim}d", unit="epoch")
-    for epoch in range(start, cfg.epochs):
-        losses = []
-        for _ in range(cfg.steps_per_epoch):
-            batch = Batch(cfg, base, int(rng.choice(cfg.sizes)), rng)
-            e = batch.errors(rng, cfg.max_descent_steps)
-            loss = unrolled_loss(net, batch, net.static(batch.S), e, cfg.unroll)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-        v, its = validate(net, base, val)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val": v, "val_its": its})
-        if v < best[0]:
-            best = (v, copy.deepcopy(net.state_dict()), epoch)
-        torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
-                    "history": history, "best_val": float(best[0]), "best_state": best[1],
-                    "best_epoch": best[2], "rng": rng.bit_generator.state}, ckpt)
-        if bar is not None:
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{v:.2f}", best=f"{best[0]:.2f}")
-            bar.update()
-        if (time.perf_counter() - t_start) / 60 > cfg.minutes:
-            break
-    if bar is not None:
-        bar.close()
+    def step():
+        batch = Batch(cfg, base, int(rng.choice(cfg.sizes)), rng)
+        e = batch.errors(rng, cfg.max_descent_steps)
+        return optimizer_step(opt, net.parameters(),
+                              unrolled_loss(net, batch, net.static(batch.S), e, cfg.unroll))
+
+    history, best, minutes = fit_epochs(net, opt, rng, cfg, out + ".ckpt", step=step,
+                                        validate=lambda: validate(net, base, val), resume=resume,
+                                        progress=progress, desc=f"dcdm-{cfg.dim}d")
     final = DirectionNet(cfg.dim, cfg.hidden)
     final.load_state_dict({k: v.float() for k, v in best[1].items()})
     save(out, final, base, cfg, {"best_epoch": best[2], "val_iterations": best[0],
                                  "start_val_iterations": history[0]["val"],
-                                 "train_minutes": round((time.perf_counter() - t_start) / 60, 2)})
+                                 "train_minutes": round(minutes, 2)})
     return history

@@ -11,10 +11,8 @@ grids, seeds unseen), the configuration saved in the weights file.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,7 @@ from .. import __version__, krylov, problems
 from ..nn import SmootherNet, TorchHierarchy
 from ..ops import GridHierarchy
 from ._fit import draw_problem
+from ._loop import fit_epochs, optimizer_step
 
 
 @dataclasses.dataclass
@@ -100,60 +99,26 @@ def fit_vcycle(cfg, out, *, resume=False, progress=True):
     torch.set_num_threads(cfg.threads)
     model = SmootherNet(cfg.dim, cfg.hidden, cfg.layers).double()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    ckpt = out + ".ckpt"
-    start, history, best = 0, [], (np.inf, None, -1)
     rng = np.random.default_rng(cfg.seed)
-    if resume and os.path.exists(ckpt):
-        state = torch.load(ckpt, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start, history = state["epoch"] + 1, state["history"]
-        best = (state["best_val"], state["best_state"], state["best_epoch"])
-        rng.bit_generator.state = state["rng"]
     val = validation_set(cfg)
-    if start == 0:
-        v0, its0 = validate(model, cfg, val)
-        history.append({"epoch": -1, "loss": None, "val": v0, "val_its": its0})
-        best = (v0, copy.deepcopy(model.state_dict()), -1)
-    t_start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.epochs, initial=start, desc=f"vcycle-{cfg.dim}d", unit="epoch")
-    for epoch in range(start, cfg.epochs):
-        losses = []
-        for _ in range(cfg.steps_per_epoch):
-            n = int(rng.choice(cfg.sizes))
-            hs = []
-            for _ in range(cfg.batch):
-                p = sample_problem(cfg, n, rng)
-                S, shape = problems.grid_stencil(p.A, p.grid_shape)
-                hs.append(GridHierarchy(S, shape))
-            T = TorchHierarchy(hs)
-            e = T.pad(torch.as_tensor(rng.standard_normal((cfg.batch, hs[0].levels[0].n))))
-            loss = T.error_reduction(T.smoothers(model), e, cfg.nu, cfg.power_steps).mean()
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-        v, its = validate(model, cfg, val)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val": v, "val_its": its})
-        if v < best[0]:
-            best = (v, copy.deepcopy(model.state_dict()), epoch)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
-                    "history": history, "best_val": float(best[0]), "best_state": best[1],
-                    "best_epoch": best[2], "rng": rng.bit_generator.state}, ckpt)
-        if bar is not None:
-            bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{v:.2f}", best=f"{best[0]:.2f}")
-            bar.update()
-        if (time.perf_counter() - t_start) / 60 > cfg.minutes:
-            break
-    if bar is not None:
-        bar.close()
+    def step():
+        n = int(rng.choice(cfg.sizes))
+        hs = []
+        for _ in range(cfg.batch):
+            p = sample_problem(cfg, n, rng)
+            S, shape = problems.grid_stencil(p.A, p.grid_shape)
+            hs.append(GridHierarchy(S, shape))
+        T = TorchHierarchy(hs)
+        e = T.pad(torch.as_tensor(rng.standard_normal((cfg.batch, hs[0].levels[0].n))))
+        loss = T.error_reduction(T.smoothers(model), e, cfg.nu, cfg.power_steps).mean()
+        return optimizer_step(opt, model.parameters(), loss)
+
+    history, best, minutes = fit_epochs(model, opt, rng, cfg, out + ".ckpt", step=step,
+                                        validate=lambda: validate(model, cfg, val), resume=resume,
+                                        progress=progress, desc=f"vcycle-{cfg.dim}d")
     final = SmootherNet(cfg.dim, cfg.hidden, cfg.layers)
     final.load_state_dict({k: v.float() for k, v in best[1].items()})
     save(out, final, cfg, {"best_epoch": best[2], "val_iterations": best[0],
-                           "train_minutes": round((time.perf_counter() - t_start) / 60, 2)})
+                           "train_minutes": round(minutes, 2)})
     return history
