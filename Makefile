@@ -37,7 +37,8 @@ PETSC_ENV = PATH=$(CURDIR)/$(PBIN):$$PATH \
 	PYTHONPATH=$(CURDIR):$$($(CURDIR)/$(PBIN)/python -c "import site; print(site.getsitepackages()[0])")
 
 $(PSTAMP): $(SOURCES)
-	test -f /usr/lib/python3/dist-packages/petsc4py/__init__.py || ( \
+	( /usr/bin/python3 -c "import petsc4py, ensurepip" 2>/dev/null && command -v mpiexec >/dev/null \
+	  && test -f /usr/lib/petsc/lib/petsc/conf/variables && test -f /usr/include/python3.11/Python.h ) || ( \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    petsc-dev python3-petsc4py openmpi-bin python3-dev python3-venv make )
 	test -x $(PBIN)/python || /usr/bin/python3 -m venv --system-site-packages $(PVENV)
@@ -50,8 +51,9 @@ $(PSTAMP): $(SOURCES)
 
 petsc: $(PSTAMP)
 	@echo "PETSc environment ready: $(PBIN)/python; C example: examples/petsc_c/diffusion"
-	@echo "run it with:  $(PETSC_ENV) mpiexec -n 2 examples/petsc_c/diffusion -ksp_type cg \\"
-	@echo "    -pc_type python -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d"
+	@echo 'run it (README, "PETSc plug-in") with PYTHONPATH set to the repository and that venv'"'"'s site-packages:'
+	@echo '  mpiexec -n 2 examples/petsc_c/diffusion -ksp_type cg -pc_type python \'
+	@echo '    -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d'
 
 petsc-test: $(PSTAMP)
 	$(PETSC_ENV) $(PBIN)/python -m pytest -q tests/test_petsc.py
