@@ -8,14 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle lint clean
+.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-petsc bench-fem lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# a plain `torch` requirement would pull a multi-GB CUDA build: take the CPU 2.13.0 first
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -e ".[test,bench,fem]"
 	$(BIN)/learnsolve info
 	touch $(STAMP)
 
@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check learnsolve tests benchmarks
+	$(BIN)/ruff check learnsolve tests benchmarks examples
 
 # PETSc: Debian's petsc4py is built for /usr/bin/python3 and NumPy 1.x, so it gets its own venv
 # (system site-packages + numpy<2); the C example's embedded interpreter finds it by PYTHONPATH.
@@ -56,6 +56,7 @@ petsc: $(PSTAMP)
 	@echo '    -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d'
 
 petsc-test: $(PSTAMP)
+	$(MAKE) -s -C examples/petsc_c diffusion
 	$(PETSC_ENV) $(PBIN)/python -m pytest -q tests/test_petsc.py
 	$(PETSC_ENV) $(PBIN)/python -c "import learnsolve.petsc"  # serial warm-up of numba's cache
 	cd examples/petsc_c && $(PETSC_ENV) mpiexec $$( [ "$$(id -u)" = 0 ] && echo --allow-run-as-root --oversubscribe ) \
@@ -71,8 +72,14 @@ bench-kernels: $(STAMP)
 bench-vcycle: $(STAMP)
 	$(BIN)/python benchmarks/vcycle_scaling.py --maxiter 1000
 
+bench-petsc: $(PSTAMP)
+	$(PBIN)/python benchmarks/petsc_table.py
+
+bench-fem: $(STAMP)
+	$(BIN)/python examples/fem/diffusion.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check learnsolve tests benchmarks
+	$(BIN)/ruff check learnsolve tests benchmarks examples
 
 clean:
 	rm -rf build *.egg-info learnsolve/_C*.so results examples/petsc_c/diffusion examples/petsc_c/*.o

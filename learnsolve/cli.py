@@ -54,7 +54,7 @@ def _train(args):
 
     cfg = TrainConfig(kind=args.kind, loss=args.loss, seed=args.seed, **_given(
         args, epochs="epochs", lr="lr", channels="channels", layers="layers", minutes="minutes",
-        samples_per_epoch="samples"))
+        samples_per_epoch="samples", family="family"))
     history = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
     best = min(h["val_ratio"] for h in history) if history else float("nan")
     print(f"wrote {args.out} (best validation PCG-iteration ratio {best:.3f} over {len(history)} epochs)")
@@ -103,6 +103,9 @@ def main(argv=None):
                    help="dcdm: the V-cycle to build on, a zoo name or weights path "
                         "(default vcycle-<dim>d)")
     t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
+    t.add_argument("--family", default=None, choices=["condiff-2d", "fem"],
+                   help="factor: training problems (2D ConDiff grids, or P1 FEM on unstructured "
+                        "2D/3D meshes)")
     t.add_argument("--loss", default="lowfreq",
                    choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])
     t.add_argument("--epochs", type=int, default=None)

@@ -31,6 +31,9 @@ need it (Debian: ``apt-get install python3-petsc4py``; ``make petsc``).
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import time
 
 import numpy as np
@@ -72,6 +75,59 @@ def dm_grid(pc):
     dim = dm.getDim()
     _, sizes = dm.getCorners()
     return dim, tuple(int(s) for s in reversed(sizes[:dim]))
+
+
+def embedded_env(env=None):
+    """Environment for a C/Fortran PETSc program whose embedded Python must find learnsolve.
+
+    The interpreter that ``PetscPythonInitialize`` starts inside a compiled
+    program knows only the system's packages; this puts learnsolve's checkout
+    and the running interpreter's ``site-packages`` (e.g. ``.venv-petsc``)
+    on its ``PYTHONPATH``, and the interpreter's ``bin`` on ``PATH``.
+
+    Parameters
+    ----------
+    env : dict, optional
+        Base environment (default: ``os.environ``).
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> env = embedded_env({"PATH": "/usr/bin"})
+    >>> env["PYTHONPATH"].split(os.pathsep)[0] == os.path.dirname(os.path.dirname(__file__))
+    True
+    """
+    import site
+
+    env = dict(os.environ if env is None else env)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [root, *site.getsitepackages()]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def mpiexec_command(nprocs):
+    """``mpiexec -n nprocs`` (with OpenMPI's flags for running as root), or ``None`` without mpiexec.
+
+    Examples
+    --------
+    >>> cmd = mpiexec_command(2)
+    >>> cmd is None or cmd[-2:] == ["-n", "2"]
+    True
+    """
+    exe = shutil.which("mpiexec")
+    if exe is None:
+        return None
+    cmd = [exe]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd += ["--allow-run-as-root", "--oversubscribe"]
+    return cmd + ["-n", str(int(nprocs))]
 
 
 _LIVE = []  # (context, pc) pairs set up in this process

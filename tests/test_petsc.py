@@ -1,7 +1,6 @@
 """learnsolve.petsc: the PETSc python-PC context (run in the petsc4py environment, `make petsc-test`)."""
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -122,12 +121,9 @@ def test_options_select_the_preconditioner():
 
 
 def _mpiexec():
-    exe = shutil.which("mpiexec")
-    if exe is None:
+    cmd = learnsolve.petsc.mpiexec_command(2)
+    if cmd is None:
         pytest.skip("mpiexec is not on the PATH (Debian: openmpi-bin)")
-    cmd = [exe, "-n", "2"]
-    if os.geteuid() == 0:
-        cmd[1:1] = ["--allow-run-as-root", "--oversubscribe"]
     return cmd
 
 
@@ -139,14 +135,9 @@ def _example():
 
 
 def _run_example(nprocs_cmd, args, timeout=240):
-    import site
-
     # the C program's embedded interpreter finds this environment's packages through PYTHONPATH
-    path = os.pathsep.join([ROOT, *site.getsitepackages(), os.environ.get("PYTHONPATH", "")])
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-               PYTHONPATH=path)
     return subprocess.run(nprocs_cmd + [_example(), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=learnsolve.petsc.embedded_env())
 
 
 LEARNED = ["-n", "96", "-contrast", "1e4", "-ksp_type", "cg", "-ksp_rtol", "1e-6",
@@ -172,3 +163,27 @@ def test_c_example_bad_option_stops_both_ranks_with_the_message():
     out = _run_example(_mpiexec(), LEARNED + ["-learnsolve_pc", "nosuch"], timeout=180)
     assert out.returncode != 0
     assert "-learnsolve_pc nosuch" in out.stdout + out.stderr
+
+
+PY_EXAMPLE = os.path.join(ROOT, "examples", "petsc_python", "diffusion.py")
+
+
+def _its(out):
+    return int(out.split(" its ")[1].split()[0])
+
+
+def test_petsc4py_example_matches_the_c_example():
+    args = ["-n", "64", "-contrast", "1e4", "-ksp_type", "cg", "-ksp_rtol", "1e-6",
+            "-ksp_norm_type", "unpreconditioned", "-pc_type", "python",
+            "-pc_python_type", "learnsolve.petsc.PC", "-learnsolve_pc", "ic0"]
+    c = _run_example([], args)
+    py = subprocess.run([sys.executable, PY_EXAMPLE, *args], capture_output=True, text=True, timeout=240,
+                        env=learnsolve.petsc.embedded_env())
+    assert c.returncode == 0 and py.returncode == 0, c.stdout + c.stderr + py.stdout + py.stderr
+    # the same matrix, right-hand side and preconditioner: the same iterations and residual
+    assert abs(_its(c.stdout) - _its(py.stdout)) <= 1
+    assert _relres(py.stdout) <= 1e-6
+    two = subprocess.run(_mpiexec() + [sys.executable, PY_EXAMPLE, "-n", "64", "-learnsolve_pc", "vcycle-2d"],
+                         capture_output=True, text=True, timeout=240, env=learnsolve.petsc.embedded_env())
+    assert two.returncode == 0, two.stdout + two.stderr
+    assert "ranks 2" in two.stdout and "pc python vcycle-2d" in two.stdout and _relres(two.stdout) <= 1e-6

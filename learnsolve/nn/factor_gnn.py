@@ -87,7 +87,7 @@ class FactorGNN(torch.nn.Module):
     # ------------------------------------------------------------------ inference
     def inputs(self, A, dtype=torch.float32):
         """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy)."""
-        from ..ops import ichol0
+        from ..ops import ichol0_shifted
         from ..problems import graph_features
 
         edge_index, w, x, d = graph_features(A)
@@ -107,7 +107,7 @@ class FactorGNN(torch.nn.Module):
             edge_feat = w[:, None]
         else:
             s = 1.0 / np.sqrt(d)
-            L = ichol0(A)
+            L, _ = ichol0_shifted(A)  # the base IC(0), shifted where it breaks down (non-M-matrices)
             Ls = sp.csr_array(sp.diags_array(s) @ L)  # D^{-1/2} L_IC(0): the scaled IC factor
             ic_edge = np.asarray(Ls[np.maximum(row, col), np.minimum(row, col)]).ravel()
             base_off, base_diag = ic_edge[lower], Ls.diagonal()

@@ -6,11 +6,12 @@ at call time.
 """
 
 from ._csr import CSRMatrix, check_csr_arrays, spmv
-from ._factor import FactorizationBreakdown, ichol0
+from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._multigrid import GridHierarchy
 from ._triangular import TriangularSolver, compute_levels
 
 __all__ = [
+    "SHIFTS",
     "CSRMatrix",
     "FactorizationBreakdown",
     "GridHierarchy",
@@ -18,5 +19,6 @@ __all__ = [
     "check_csr_arrays",
     "compute_levels",
     "ichol0",
+    "ichol0_shifted",
     "spmv",
 ]

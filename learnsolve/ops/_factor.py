@@ -76,3 +76,40 @@ def ichol0(A, omega=0.0, tol=1e-12):
     L = sp.csr_array(L + sp.diags_array(sqrt_d, format="csr"))
     L.sort_indices()
     return L.astype(A.dtype)
+
+
+# Diagonal shifts tried, in units of diag(A), when IC(0)/MIC(0) breaks down.
+SHIFTS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
+
+
+def ichol0_shifted(A, omega=0.0, shifts=SHIFTS):
+    """:func:`ichol0` of ``A + s·diag(A)`` for the first ``s`` in ``shifts`` that does not break down.
+
+    Returns
+    -------
+    L : csr_array
+    shift : float
+        The shift used (0 when plain ``A`` factored).
+
+    Raises
+    ------
+    FactorizationBreakdown
+        When every shift broke down.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> A = sp.csr_array(np.array([[1.0, 2.0], [2.0, 1.0]]))   # indefinite: IC(0) breaks down
+    >>> L, shift = ichol0_shifted(A)
+    >>> shift
+    1.0
+    """
+    A = sp.csr_array(A)
+    d = A.diagonal()
+    for shift in shifts:
+        As = A if shift == 0 else sp.csr_array(A + sp.diags_array(shift * d, format="csr"))
+        try:
+            return ichol0(As, omega=omega), shift
+        except FactorizationBreakdown as exc:
+            err = exc
+    raise err

@@ -8,11 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
-from ..ops import FactorizationBreakdown, TriangularSolver, ichol0
+from ..ops import SHIFTS, FactorizationBreakdown, TriangularSolver, ichol0_shifted
 from ._base import Preconditioner, timed
-
-# Diagonal shifts tried, in units of diag(A), when IC(0)/MIC(0) breaks down.
-SHIFTS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def factored(L, *, name, setup_time=0.0, info=None):
@@ -50,19 +47,13 @@ def _spd_input(A, func):
 def _incomplete_cholesky(A, omega, func, name):
     with timed() as t:
         A = _spd_input(A, func)
-        d = A.diagonal()
-        for shift in SHIFTS:
-            As = A if shift == 0 else sp.csr_array(A + sp.diags_array(shift * d, format="csr"))
-            try:
-                L = ichol0(As, omega=omega)
-                break
-            except FactorizationBreakdown as exc:
-                err = exc
-        else:
+        try:
+            L, shift = ichol0_shifted(A, omega=omega)
+        except FactorizationBreakdown as err:
             raise ValueError(
                 f"{func}: incomplete factorization broke down even with a diagonal shift of "
                 f"{SHIFTS[-1]}·diag(A) ({err}); `A` is probably not positive definite."
-            )
+            ) from err
         if shift:
             warnings.warn(
                 f"{func}: factorization broke down; used A + {shift:g}·diag(A) instead "

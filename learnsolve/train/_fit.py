@@ -27,6 +27,7 @@ class TrainConfig:
 
     kind: str = "correct"
     loss: str = "lowfreq"
+    family: str = "condiff-2d"  # or "fem": P1 on unstructured triangle/tetrahedron meshes
     channels: int = 16
     layers: int = 3
     lr: float = 3e-4
@@ -36,6 +37,8 @@ class TrainConfig:
     contrast_range: tuple = (1e1, 1e4)
     variance_range: tuple = (0.1, 2.0)
     family_weights: tuple = (0.5, 0.4, 0.1)  # piecewise, log-normal, Poisson
+    fem_sizes: tuple = ((16, 24, 32, 48), (6, 8, 10, 12))  # lattice cells per side, 2D and 3D
+    fem_dim_weights: tuple = (0.5, 0.5)
     rhs_per_matrix: int = 4
     val_size: int = 128
     seed: int = 0
@@ -62,13 +65,30 @@ def draw_problem(cfg, n, rng, *, dim=2, length_scales=(0.05, 0.2)):
     return problems.poisson((n,) * dim, seed=seed)
 
 
+def draw_fem_problem(cfg, rng):
+    """P1 FEM diffusion with inclusions on a jittered 2D/3D mesh (size, contrast, count drawn)."""
+    d = int(rng.choice(2, p=np.asarray(cfg.fem_dim_weights) / np.sum(cfg.fem_dim_weights)))
+    n = int(rng.choice(cfg.fem_sizes[d]))
+    c = float(np.exp(rng.uniform(*np.log(cfg.contrast_range))))
+    count = int(rng.integers(4, 32 if d == 0 else 20))
+    return problems.fem_diffusion(n, dim=d + 2, contrast=c, count=count, seed=int(rng.integers(2**31)),
+                                  rhs="random")
+
+
 def sample_problem(cfg, rng):
-    """One training problem: ConDiff piecewise / log-normal 2D diffusion or Poisson."""
+    """One training problem: ConDiff piecewise / log-normal 2D diffusion or Poisson, or FEM."""
+    if cfg.family == "fem":
+        return draw_fem_problem(cfg, rng)
     return draw_problem(cfg, int(rng.choice(cfg.sizes)), rng)
 
 
 def validation_set(cfg):
     """Fixed problems (seeds unseen in training) for selection by PCG iterations."""
+    if cfg.family == "fem":
+        return [problems.fem_diffusion(64, dim=2, contrast=1e4, seed=10_001, rhs="random"),
+                problems.fem_diffusion(64, dim=2, contrast=1e2, seed=10_002, rhs="random"),
+                problems.fem_diffusion(16, dim=3, contrast=1e4, seed=10_003, rhs="random"),
+                problems.fem_diffusion(16, dim=3, contrast=1e1, seed=10_004, rhs="random")]
     n = cfg.val_size
     return [problems.diffusion(n, contrast=1e4, seed=10_001),
             problems.diffusion(n, contrast=1e2, seed=10_002),
@@ -138,7 +158,7 @@ def validate(model, val, baseline):
 
 def meta_for(cfg, best_ratio, baseline_name):
     return {"method": "factor", "kind": cfg.kind, "channels": cfg.channels, "layers": cfg.layers,
-            "family": "condiff-2d", "version": __version__, "dtype": "float32",
+            "family": cfg.family, "version": __version__, "dtype": "float32",
             "validation_ratio": best_ratio, "validation_baseline": baseline_name,
             "config": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in dataclasses.asdict(cfg).items()}}
@@ -152,6 +172,8 @@ def fit(cfg, out, *, resume=False, progress=True):
     ``cfg.epochs`` epochs or ``cfg.minutes`` of wall time; ``resume=True``
     continues from the checkpoint.  Returns the history.
     """
+    if cfg.family not in ("condiff-2d", "fem"):
+        raise ValueError(f"learnsolve train: unknown family {cfg.family!r}; use 'condiff-2d' or 'fem'.")
     if cfg.loss not in LOSSES[cfg.kind]:
         raise ValueError(f"learnsolve train: loss {cfg.loss!r} does not fit kind {cfg.kind!r}; "
                          f"use one of {LOSSES[cfg.kind]}.")
