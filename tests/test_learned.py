@@ -105,7 +105,7 @@ def test_shipped_models_load_and_converge():
     p = learnsolve.problems.diffusion(32, contrast=1e4, seed=9)
     for name in names:
         lf = learnsolve.pretrained(name)
-        assert lf.meta["family"] == "condiff-2d" and lf.meta["method"] == "factor"
+        assert lf.meta["family"] in ("condiff-2d", "fem") and lf.meta["method"] == "factor"
         x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=lf.aspreconditioner(p.A))
         assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
 
@@ -115,6 +115,7 @@ def test_shipped_model_is_built_by_name_and_listed_in_the_benchmark():
 
     assert "gnn-ic-correct" in learnsolve.pretrained()
     assert "gnn-ic-correct" in bench.default_preconds()
+    assert "gnn-ic-fem" in learnsolve.pretrained() and "gnn-ic-fem" not in bench.default_preconds()
     p = learnsolve.problems.diffusion(24, variance=1.0, seed=0)
     P = learnsolve.precond.build("gnn-ic-correct", p.A)
     assert P.name == "gnn-ic-correct" and P.is_spd and P.setup_time > 0

@@ -59,8 +59,8 @@ def assemble(n, dim=2, contrast=1e4, seed=0):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n2", type=int, default=400, help="2D lattice cells per side before jitter")
-    ap.add_argument("--n3", type=int, default=40, help="3D lattice cells per side before jitter")
+    ap.add_argument("--n2", type=int, default=300, help="2D lattice cells per side before jitter")
+    ap.add_argument("--n3", type=int, default=32, help="3D lattice cells per side before jitter")
     ap.add_argument("--contrast", type=float, default=1e4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rtol", type=float, default=1e-6)

@@ -12,10 +12,14 @@ CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, mic0, ssor, amg-sa
 
 
 def default_preconds():
-    """The classical baselines, the geometric V-cycle and every shipped pretrained model."""
+    """The classical baselines, the geometric V-cycle and the shipped pretrained models for grids.
+
+    Models trained on unstructured FEM meshes (``gnn-ic-fem``) are left out:
+    the default problems are grid matrices (``examples/fem`` compares them).
+    """
     from ..zoo import available
 
-    return CLASSICAL + tuple(precond.GRID_BUILDERS) + tuple(available())
+    return CLASSICAL + tuple(precond.GRID_BUILDERS) + tuple(available(exclude_families=("fem",)))
 
 
 README_PROBLEMS = ("poisson:512", "diffusion:256:contrast=1e4", "poisson:64x64x64", "shared")

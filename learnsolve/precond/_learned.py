@@ -91,8 +91,8 @@ class LearnedFactor:
             P.info["fallback"] = why
             P.setup_time = time.perf_counter() - t0
             return P
-        name = METHODS[self.model.kind]
-        info = {"model": self.name}
+        name = self.name  # the model's name, so a benchmark row says which model ran
+        info = {"model": self.name, "method": METHODS[self.model.kind]}
         P = fsai(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
                                                                                   info=info)
         P.setup_time = time.perf_counter() - t0

@@ -13,9 +13,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRED = ("method", "kind", "channels", "layers", "family", "version")
 
 
-def available():
-    """Names of the shipped models."""
-    return sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".pt"))
+def available(*, exclude_families=()):
+    """Names of the shipped models (leaving out those trained on ``exclude_families``)."""
+    names = sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".pt"))
+    if exclude_families:
+        names = [n for n in names
+                 if load_weights(os.path.join(HERE, n + ".pt"))[0]["family"] not in exclude_families]
+    return names
 
 
 def load_weights(path, func="learnsolve.pretrained"):
