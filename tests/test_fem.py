@@ -8,7 +8,7 @@ import pytest
 
 import learnsolve
 from learnsolve import krylov, precond
-from learnsolve.problems import (NotAGrid, fem_diffusion, jittered_mesh, p1_load, p1_stiffness)
+from learnsolve.problems import NotAGrid, fem_diffusion, jittered_mesh, p1_load, p1_stiffness
 from learnsolve.problems._mesh import simplex_volumes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

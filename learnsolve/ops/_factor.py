@@ -99,8 +99,8 @@ def ichol0_shifted(A, omega=0.0, shifts=SHIFTS):
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
-    >>> A = sp.csr_array(np.array([[1.0, 2.0], [2.0, 1.0]]))   # indefinite: IC(0) breaks down
-    >>> L, shift = ichol0_shifted(A)
+    >>> K = [[3.0, -2, 0, 2], [-2, 3, -2, 0], [0, -2, 3, -2], [2, 0, -2, 3]]  # Kershaw: SPD,
+    >>> L, shift = ichol0_shifted(sp.csr_array(np.array(K)))               # but IC(0) breaks down
     >>> shift
     1.0
     """
