@@ -58,7 +58,17 @@ class FactorConv(MessagePassing):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
-        e = edge_attr + self.edge_mlp(torch.cat([x[src], x[dst], edge_attr], dim=-1))
+        # φ's first layer on [h_i, h_j, e_ij] split by blocks: the node blocks are applied on the
+        # nodes and then gathered (n × hidden), which is the same map as gathering the node states
+        # and multiplying on every edge, with three times less edge traffic.
+        first = self.edge_mlp[0]
+        c = self.channels
+        w_src, w_dst, w_edge = first.weight[:, :c], first.weight[:, c:2 * c], first.weight[:, 2 * c:]
+        z = torch.addmm(first.bias, edge_attr, w_edge.t())
+        z += torch.index_select(x @ w_src.t(), 0, src)  # index_select: a faster gather than [] on CPU
+        z += torch.index_select(x @ w_dst.t(), 0, dst)
+        second = self.edge_mlp[2]
+        e = torch.addmm(second.bias, torch.relu_(z), second.weight.t()).add_(edge_attr)
         agg = self.propagate(edge_index, e=e, size=(x.size(0), x.size(0)))
         return x + self.node_mlp(torch.cat([x, agg], dim=-1)), e
 

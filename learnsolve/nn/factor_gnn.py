@@ -77,8 +77,11 @@ class FactorGNN(torch.nn.Module):
         h, e = self.node_enc(x), self.edge_enc(edge_attr)
         for conv in self.convs:
             h, e = conv(h, edge_index, e)
-        pair = torch.cat([e[lower], e[reverse[lower]]], dim=-1)
-        f = self.edge_head(pair).squeeze(-1)
+        # edge_head on [e_ij, e_ji] for the lower edges, split by blocks (no concatenated copy)
+        c = e.shape[1]
+        w = self.edge_head.weight[0]
+        f = (torch.index_select(e, 0, lower) @ w[:c]) + self.edge_head.bias
+        f += torch.index_select(e, 0, reverse[lower]) @ w[c:]
         g = self.node_head(h).squeeze(-1)
         if self.kind == "correct":
             return base_offdiag + self.alpha * f, base_diag * torch.exp(self.alpha * g)
