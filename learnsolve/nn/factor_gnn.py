@@ -96,11 +96,15 @@ class FactorGNN(torch.nn.Module):
         edge_index, w, x, d = graph_features(A)
         row, col = edge_index
         n = x.shape[0]
-        # index of the transposed edge: edges sorted by (row, col) vs by (col, row)
+        # index of the transposed edge: edges sorted by (row, col) vs by (col, row); the keys of a
+        # canonical CSR matrix are sorted already
         key = row * n + col
-        order = np.argsort(key)
         rkey = col * n + row
-        reverse = order[np.searchsorted(key[order], rkey)]
+        if np.all(key[1:] > key[:-1]):
+            reverse = np.searchsorted(key, rkey)
+        else:
+            order = np.argsort(key)
+            reverse = order[np.searchsorted(key[order], rkey)]
         lower = row > col
         if self.kind == "ic":
             base_off, base_diag = w[lower], np.ones(n)
@@ -111,9 +115,17 @@ class FactorGNN(torch.nn.Module):
         else:
             s = 1.0 / np.sqrt(d)
             L, _ = ichol0_shifted(A)  # the base IC(0), shifted where it breaks down (non-M-matrices)
-            Ls = sp.csr_array(sp.diags_array(s) @ L)  # D^{-1/2} L_IC(0): the scaled IC factor
-            ic_edge = np.asarray(Ls[np.maximum(row, col), np.minimum(row, col)]).ravel()
-            base_off, base_diag = ic_edge[lower], Ls.diagonal()
+            # D^{-1/2} L_IC(0) (the scaled IC factor) on the lower edges, then mirrored
+            Lc = L.tocoo()
+            lkey = Lc.row.astype(np.int64) * n + Lc.col
+            order = np.argsort(lkey, kind="stable")
+            pos = np.minimum(np.searchsorted(lkey, key[lower], sorter=order), lkey.size - 1)
+            hit = lkey[order[pos]] == key[lower]
+            low_vals = np.where(hit, Lc.data[order[pos]], 0.0) * s[row[lower]]
+            ic_edge = np.empty(key.size)
+            ic_edge[lower] = low_vals
+            ic_edge[~lower] = ic_edge[reverse[~lower]]
+            base_off, base_diag = low_vals, L.diagonal() * s
             edge_feat = np.stack([w, ic_edge], axis=1)
         t = lambda a, dt=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
         return {
