@@ -62,6 +62,7 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
     K = smoother(H.levels)
     if dtype != H.dtype:
         H, K = H.astype(dtype), [k.astype(dtype) for k in K]
+    K = H.with_transposes(K)  # (K, Kᵀ) per level: the post-smoother reads Kᵀ contiguously
 
     def apply(r):
         return H.vcycle(r, K, nu)
