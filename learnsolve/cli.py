@@ -13,7 +13,7 @@ def _bench(args):
     methods = [m.strip() for m in args.precond.split(",") if m.strip()]
     problems = [bench.make_problem(s) for s in specs]
     results = bench.run(problems, methods, rtol=args.rtol, repeats=args.repeats,
-                        maxiter=args.maxiter, progress=not args.quiet)
+                        maxiter=args.maxiter, progress=not args.quiet, budget=args.budget)
     md, paths = bench.write(results, args.out, rtol=args.rtol, machine=bench.machine_info(),
                             plot=not args.no_plot)
     print(md)
@@ -88,6 +88,9 @@ def main(argv=None):
     b.add_argument("--rtol", type=float, default=1e-6)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--maxiter", type=int, default=None)
+    b.add_argument("--budget", type=float, default=None,
+                   help="seconds per method and problem: stop repeating a slow method once its runs "
+                        "took this long (the table says how many ran)")
     b.add_argument("--out", default="results")
     b.add_argument("--no-plot", action="store_true")
     b.add_argument("--quiet", action="store_true")

@@ -39,3 +39,13 @@ def test_cli_bench_writes_markdown_json_and_plot(tmp_path, capsys):
     assert all(r["relres"] < 1e-6 for r in data["results"])
     png = out / "convergence-poisson-16x16.png"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_budget_stops_repeating_and_the_report_says_so():
+    p = bench.make_problem("poisson:16")
+    rows = bench.run([p], ["jacobi", "ic0"], repeats=3, progress=False, budget=0.0)
+    assert [r.repeats for r in rows] == [1, 1]  # a zero budget: one run each, never zero
+    rows.append(bench.run_one(p, "ic0", repeats=3))
+    assert rows[-1].repeats == 3 and rows[-1].info == 0
+    md = bench.markdown(rows, rtol=1e-6)
+    assert "jacobi (1 of 3 runs)" in md and "| ic0 |" in md

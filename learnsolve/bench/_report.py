@@ -21,12 +21,14 @@ def markdown(results, *, rtol, header=None):
     for r in results:
         if r.info == 0 and (r.problem not in best or r.total_s < best[r.problem]):
             best[r.problem] = r.total_s
+    most = max((r.repeats for r in results), default=0)
     for r in results:
         total = f"{r.total_s:.3f}"
+        method = r.method if r.repeats == most else f"{r.method} ({r.repeats} of {most} runs)"
         if best.get(r.problem) == r.total_s and r.info == 0:
             total = f"**{total}**"
         lines.append(
-            f"| {r.problem} | {r.n:,} | {r.method} | {r.iterations} | {r.setup_s:.3f} | "
+            f"| {r.problem} | {r.n:,} | {method} | {r.iterations} | {r.setup_s:.3f} | "
             f"{r.solve_s:.3f} | {total} | {r.relres:.1e} | {r.info} |"
         )
     return "\n".join(lines) + "\n"

@@ -43,16 +43,20 @@ def nonlinear_solver(A, b, **kw):
     return krylov.dcdm(A, b, k=2, **kw)
 
 
-def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylov.cg):
+def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylov.cg, budget=None):
     """Build ``method`` on ``problem.A`` and solve ``repeats`` times; medians of times.
 
     ``solver`` is used for linear preconditioners; a nonlinear one
     (``M.is_linear`` false, e.g. ``dcdm-2d``) is run by :func:`nonlinear_solver`.
+    With ``budget`` (seconds), repeating stops once this method's runs have taken
+    that long; ``Result.repeats`` says how many ran (at least one).
     """
     A, b = problem.A, problem.b
     bnorm = float(np.linalg.norm(b))
     setups, solves, last, label = [], [], None, method
     for _ in range(repeats):
+        if budget is not None and setups and sum(setups) + sum(solves) >= budget:
+            break
         t0 = time.perf_counter()
         M = precond.build(method, A, grid_shape=problem.grid_shape)
         if getattr(M, "name", method) != method:  # a learned model fell back: say so
@@ -72,10 +76,10 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
     setup, solve = statistics.median(setups), statistics.median(solves)
     return Result(problem.name, problem.n, int(A.nnz), label, len(stamps) - 1, setup, solve,
                   statistics.median(s + v for s, v in zip(setups, solves)), relres, int(info),
-                  repeats, hist)
+                  len(setups), hist)
 
 
-def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=True):
+def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=True, budget=None):
     """Run every method on every problem; returns a list of :class:`Result`.
 
     All linear methods use :func:`learnsolve.krylov.cg` (SciPy's iterates),
@@ -96,7 +100,8 @@ def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=T
             if bar is not None:
                 bar.set_postfix_str(f"{p.name} / {m}")
             try:
-                results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter))
+                results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter,
+                                       budget=budget))
             except NotAGrid:  # a grid method on a general matrix: not applicable, no row
                 pass
             if bar is not None:
