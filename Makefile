@@ -22,7 +22,7 @@ $(STAMP): $(SOURCES)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/learnsolve bench --out results/demo --budget 10
+	$(BIN)/learnsolve bench --out results/demo --budget 8
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
