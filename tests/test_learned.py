@@ -131,3 +131,25 @@ def test_out_of_distribution_matrix_falls_back_to_ic0():
     assert P.name == "ic0" and "out of distribution" in P.info["fallback"]
     x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=P)
     assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+
+
+def test_probe_rejects_a_model_that_does_not_fit_the_matrix():
+    """gnn-ic-fem (trained on FEM meshes) on a strongly anisotropic grid matrix: SPD but far
+    worse than IC(0); the 10-step probe falls back to IC(0) and says so."""
+    from learnsolve.precond._learned import worse_than
+
+    p = learnsolve.problems.anisotropic(48, eps=1e-3, theta=0.3)
+    lf = learnsolve.pretrained("gnn-ic-fem")
+    P = lf.aspreconditioner(p.A, probe=False)
+    base = learnsolve.precond.ic0(p.A)
+    its = {}
+    for name, M in (("gnn", P), ("ic0", base)):
+        res = []
+        learnsolve.krylov.cg(p.A, p.b, rtol=1e-6, M=M, residuals=res, maxiter=5000)
+        its[name] = len(res) - 1
+    if its["gnn"] <= 2 * its["ic0"]:
+        pytest.skip(f"the model fits this matrix after all ({its}); nothing to reject")
+    assert worse_than(p.A, P, base) is not None
+    with pytest.warns(RuntimeWarning, match="probe"):
+        Q = lf.aspreconditioner(p.A)
+    assert Q.name == "ic0" and "probe" in Q.info["fallback"]

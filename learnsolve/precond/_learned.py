@@ -42,6 +42,33 @@ def _usable(F):
     return None
 
 
+def _probe_error(A, M, steps, seed=0):
+    """A-norm error left by ``steps`` PCG iterations on ``A x = A z`` (random ``z``), relative."""
+    from .. import krylov
+
+    z = np.random.default_rng(seed).standard_normal(A.shape[0])
+    b = A @ z
+    x, _ = krylov.cg(A, b, rtol=0.0, atol=0.0, maxiter=steps, M=M)
+    e = z - x
+    return float(np.sqrt(max(e @ (A @ e), 0.0) / (z @ b)))
+
+
+def worse_than(A, M, base, *, steps=10, factor=3.0):
+    """Why ``M`` looks worse than ``base`` on ``A`` (a short PCG probe), or ``None``.
+
+    Both run ``steps`` PCG iterations on the same system with a known random
+    solution; ``M`` is rejected when the A-norm error it leaves is more than
+    ``factor`` times ``base``'s.  A learned factor applied far outside its
+    training data (e.g. a mesh-trained model on a strongly anisotropic matrix)
+    stays SPD, so CG converges, only slowly: this catches it before the solve.
+    """
+    e_m, e_b = _probe_error(A, M, steps), _probe_error(A, base, steps)
+    if e_m > factor * max(e_b, 1e-300):
+        return (f"a {steps}-step PCG probe left {e_m / max(e_b, 1e-300):.1f}× the error of "
+                f"{base.name} (more than {factor}×: the model does not fit this matrix)")
+    return None
+
+
 class LearnedFactor:
     """A trained factor model with its metadata; :meth:`aspreconditioner` builds ``M``.
 
@@ -63,15 +90,17 @@ class LearnedFactor:
     def __repr__(self):
         return f"<LearnedFactor {self.name!r} kind={self.model.kind} family={self.meta.get('family')}>"
 
-    def aspreconditioner(self, A):
+    def aspreconditioner(self, A, *, probe=True):
         """Predict the factor for ``A`` and return an SPD :class:`Preconditioner`.
 
         ``gnn-ic``/``gnn-ic-correct`` apply ``(L Lᵀ)⁻¹`` with the compiled
         triangular solves; ``gnn-fsai`` applies ``Gᵀ G`` with two SpMVs.  If the
         predicted factor is unusable (NaN/Inf, non-positive or wildly scaled
         diagonal) a warning is issued and IC(0) (Jacobi for FSAI) is returned
-        instead — ``info['fallback']`` says so.  Set-up time includes feature
-        extraction, GNN inference and assembly.
+        instead — ``info['fallback']`` says so.  With ``probe`` (default) the
+        factor must also pass :func:`worse_than` against that fallback (10 PCG
+        steps each), so a model that does not fit ``A`` falls back too.  Set-up
+        time includes feature extraction, GNN inference, assembly and the probe.
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
         t0 = time.perf_counter()
@@ -95,6 +124,19 @@ class LearnedFactor:
         info = {"model": self.name, "method": METHODS[self.model.kind]}
         P = fsai(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
                                                                                   info=info)
+        if probe:
+            fallback = jacobi if self.model.kind == "fsai" else ic0
+            with warnings.catch_warnings():  # a shifted IC(0) has already been warned about
+                warnings.simplefilter("ignore")
+                base = fallback(A)
+            why = worse_than(A, P, base)
+            if why is not None:
+                warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
+                              stacklevel=2)
+                base.info["fallback"] = why
+                base.setup_time = time.perf_counter() - t0
+                return base
+            P.info["probe"] = "passed"
         P.setup_time = time.perf_counter() - t0
         return P
 
