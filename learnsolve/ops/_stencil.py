@@ -33,19 +33,6 @@ def residual(S, delta, b, x, r, z0, z1, Py, Px):
 
 
 @numba.njit(parallel=True, cache=True)
-def matvec(S, delta, x, y, z0, z1, Py, Px):
-    """``y = S x`` on interior cells."""
-    ny = Py - 2
-    for t in prange((z1 - z0) * ny):
-        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
-        for p in range(base + 1, base + Px - 1):
-            s = 0.0
-            for o in range(delta.shape[0]):
-                s += S[o, p] * x[p + delta[o]]
-            y[p] = s
-
-
-@numba.njit(parallel=True, cache=True)
 def add_matvec(K, delta, r, x, z0, z1, Py, Px):
     """``x += K r`` on interior cells."""
     ny = Py - 2
