@@ -54,7 +54,8 @@ def _train(args):
 
     cfg = TrainConfig(kind=args.kind, loss=args.loss, seed=args.seed, **_given(
         args, epochs="epochs", lr="lr", channels="channels", layers="layers", minutes="minutes",
-        samples_per_epoch="samples", family="family"))
+        samples_per_epoch="samples", family="family", pattern="pattern",
+        correction="correction"))
     history = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
     best = min(h["val_ratio"] for h in history) if history else float("nan")
     print(f"wrote {args.out} (best validation PCG-iteration ratio {best:.3f} over {len(history)} epochs)")
@@ -109,6 +110,10 @@ def main(argv=None):
     t.add_argument("--family", default=None, choices=["condiff-2d", "fem"],
                    help="factor: training problems (2D ConDiff grids, or P1 FEM on unstructured "
                         "2D/3D meshes)")
+    t.add_argument("--pattern", default=None, choices=["A", "ic1", "ic2", "ic3", "A2"],
+                   help="factor: sparsity pattern of L/G (A's, IC(k)'s level-k fill, or A²'s)")
+    t.add_argument("--correction", default=None, choices=["add", "scale"],
+                   help="factor, kind correct: additive or relative correction of the base factor")
     t.add_argument("--loss", default="lowfreq",
                    choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])
     t.add_argument("--epochs", type=int, default=None)

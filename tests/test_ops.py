@@ -176,3 +176,56 @@ def test_compiled_kernels_never_crash_on_garbage():
     with pytest.raises(TypeError):  # noconvert: wrong dtype is refused, not copied
         C.spmv(3, np.array([0, 1, 2, 3], np.int32), np.array([0, 1, 2], np.int32),
                np.ones(3, np.float32), np.ones(3), np.empty(3))
+
+
+def test_with_fill_patterns():
+    A = learnsolve.problems.poisson((6, 5)).A
+    S = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
+    T = sp.tril(S, k=-1)
+    for pattern, want in (("A", S), ("ic1", S + T @ T.T), ("A2", S @ S)):
+        F = ops.with_fill(A, pattern)
+        assert F.has_sorted_indices
+        np.testing.assert_array_equal(F.toarray() != 0 if pattern == "A" else
+                                      sp.csr_array((np.ones(F.nnz), F.indices, F.indptr),
+                                                   shape=A.shape).toarray() > 0,
+                                      want.toarray() > 0)
+        np.testing.assert_array_equal(F.toarray(), A.toarray())  # values of A, zeros on the fill
+    with pytest.raises(ValueError, match="with_fill.*pattern"):
+        ops.with_fill(A, "A3")
+
+
+def test_ic1_is_ilu0_on_the_level1_pattern():
+    A = learnsolve.problems.diffusion(7, contrast=1e3, seed=4).A
+    F = ops.with_fill(A, "ic1")
+    L = ops.ichol0(F)
+    dense = ref.ilu0_ref(F)  # reference IKJ ILU(0) restricted to the (filled) pattern
+    d = np.diag(dense)
+    want = (np.tril(dense, -1) + np.eye(A.shape[0])) * np.sqrt(d)[None, :]
+    np.testing.assert_allclose(L.toarray(), want, rtol=1e-10, atol=1e-12)
+    # shifting keeps the fill pattern
+    L2, shift = ops.ichol0_shifted(F, shifts=(0.5,))
+    assert shift == 0.5 and L2.nnz == L.nnz
+
+
+@pytest.mark.parametrize("pattern", ["A", "ic1", "A2"])
+def test_fsai_factor_matches_dense_reference(pattern):
+    A = learnsolve.problems.diffusion((6, 5, 4), variance=2.0, seed=3).A
+    G = ops.fsai_factor(A, pattern)
+    want = ref.fsai_ref(A, sp.tril(ops.with_fill(A, pattern)))
+    np.testing.assert_allclose(G.toarray(), want, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose((G @ A @ G.T).diagonal(), 1.0, rtol=1e-10)
+
+
+def test_fsai_factor_errors():
+    A = learnsolve.problems.poisson((4, 4)).A.tolil()
+    A[3, 3] = -1.0
+    with pytest.raises(ValueError, match="fsai_factor.*not SPD"):
+        ops.fsai_factor(sp.csr_array(A), "A")
+
+
+def test_fill_levels_against_dense_reference():
+    for A in (learnsolve.problems.poisson((7, 6)).A, learnsolve.problems.poisson((4, 3, 3)).A,
+              learnsolve.problems.fem_diffusion(6, dim=2, seed=2).A):
+        for k in (0, 1, 2, 3):
+            got = ops.fill_levels(A, k).toarray() > 0
+            np.testing.assert_array_equal(got, ref.fill_levels_ref(A, k))

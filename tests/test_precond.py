@@ -10,7 +10,7 @@ from learnsolve import precond
 
 from .conftest import SHARED
 
-PRECONDS = ["identity", "jacobi", "ic0", "mic0", "ssor", "amg-sa", "amg-rs"]
+PRECONDS = ["identity", "jacobi", "ic0", "ic1", "ic2", "mic0", "ssor", "fsai", "amg-sa", "amg-rs"]
 
 
 @pytest.mark.parametrize("name", PRECONDS)
@@ -113,3 +113,18 @@ def test_bad_inputs():
         precond.amg(A, kind="xx")
     with pytest.raises(ValueError, match=r"unknown preconditioner 'nope'"):
         precond.build("nope", A)
+
+
+def test_fill_preconditioners_beat_their_level0_versions():
+    p = learnsolve.problems.diffusion(48, contrast=1e4, seed=3)
+
+    def its(M):
+        res = []
+        x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=M, residuals=res)
+        assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+        return len(res) - 1
+
+    n_ic0, n_ic1, n_ic2 = its(precond.ic0(p.A)), its(precond.ick(p.A, 1)), its(precond.ick(p.A, 2))
+    n_fa, n_fa2 = its(precond.fsai(p.A, pattern="A")), its(precond.fsai(p.A))
+    assert n_ic2 < n_ic1 < 0.75 * n_ic0
+    assert n_fa2 < 0.8 * n_fa and n_fa2 < 1.5 * n_ic0

@@ -8,7 +8,7 @@ import os
 from .. import precond, problems
 
 DEFAULT_PROBLEM = "diffusion:256:contrast=1e4"
-CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, mic0, ssor, amg-sa, amg-rs
+CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, ic1, ic2, mic0, ssor, fsai, amg-sa, amg-rs
 
 
 def default_preconds():

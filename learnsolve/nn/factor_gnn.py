@@ -1,4 +1,4 @@
-"""GNN predicting a sparse lower-triangular factor on A's lower pattern."""
+"""GNN predicting a sparse lower-triangular factor on A's lower pattern (or a filled one)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ KINDS = ("ic", "correct", "fsai")
 
 class FactorGNN(torch.nn.Module):
     r"""Predicts ``L`` (``M = L Lᵀ``, kinds ``'ic'``/``'correct'``) or ``G``
-    (``M⁻¹ = Gᵀ G``, kind ``'fsai'``) with the pattern of ``tril(A)``.
+    (``M⁻¹ = Gᵀ G``, kind ``'fsai'``) on the pattern of ``tril(A)``, or of a
+    larger pattern from :func:`learnsolve.ops.with_fill` (``'ic1'``: IC(1)'s
+    level-1 fill, ``'A2'``: ``A²``'s).  Message passing runs on that pattern's
+    graph; fill edges carry ``ã_ij = 0``.
 
     Works on the diagonally scaled matrix ``Ã = D^{-1/2} A D^{-1/2}`` (inputs
     from :func:`learnsolve.problems.graph_features`), so a model trained at one
@@ -34,6 +37,14 @@ class FactorGNN(torch.nn.Module):
         Width of node/edge states.
     layers : int
         Number of :class:`FactorConv` layers.
+    pattern : {'A', 'ic1', 'A2'}
+        Pattern of the factor.  For ``'correct'`` the base is the incomplete
+        Cholesky factor on it (IC(0) for ``'A'``, IC(1) for ``'ic1'``).
+    correction : {'add', 'scale'}
+        ``'correct'`` only: off-diagonal entries ``l + α f`` (``'add'``) or
+        ``l · exp(α f)`` (``'scale'``: relative, so the weak couplings across
+        high-contrast interfaces stay weak; its edges also see ``-log10|·|/6``
+        of both inputs).
 
     Examples
     --------
@@ -46,12 +57,23 @@ class FactorGNN(torch.nn.Module):
     True
     """
 
-    def __init__(self, kind: str = "ic", channels: int = 16, layers: int = 3):
+    def __init__(self, kind: str = "ic", channels: int = 16, layers: int = 3, pattern: str = "A",
+                 correction: str = "add"):
         super().__init__()
+        from ..ops import PATTERNS
+
         if kind not in KINDS:
             raise ValueError(f"learnsolve.nn.FactorGNN: unknown `kind`={kind!r}; use one of {KINDS}.")
+        if pattern not in PATTERNS:
+            raise ValueError(f"learnsolve.nn.FactorGNN: unknown `pattern`={pattern!r}; use one of "
+                             f"{PATTERNS}.")
+        if correction not in ("add", "scale"):
+            raise ValueError(f"learnsolve.nn.FactorGNN: unknown `correction`={correction!r}; use "
+                             "'add' or 'scale'.")
         self.kind = kind
-        edge_in = 2 if kind == "correct" else 1
+        self.pattern = pattern
+        self.correction = correction
+        edge_in = 1 if kind != "correct" else (4 if correction == "scale" else 2)
         self.node_enc = torch.nn.Linear(3, channels)
         self.edge_enc = torch.nn.Linear(edge_in, channels)
         self.convs = torch.nn.ModuleList(FactorConv(channels) for _ in range(layers))
@@ -84,15 +106,19 @@ class FactorGNN(torch.nn.Module):
         f += torch.index_select(e, 0, reverse[lower]) @ w[c:]
         g = self.node_head(h).squeeze(-1)
         if self.kind == "correct":
+            if self.correction == "scale":  # relative: weak couplings stay weak
+                return base_offdiag * torch.exp(self.alpha * f), base_diag * torch.exp(self.alpha * g)
             return base_offdiag + self.alpha * f, base_diag * torch.exp(self.alpha * g)
         return base_offdiag + f, base_diag * torch.exp(g)
 
     # ------------------------------------------------------------------ inference
     def inputs(self, A, dtype=torch.float32):
         """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy)."""
-        from ..ops import ichol0_shifted
+        from .._validation import as_csr
+        from ..ops import ichol0_shifted, with_fill
         from ..problems import graph_features
 
+        A = with_fill(as_csr(A, "learnsolve.nn.FactorGNN.inputs"), self.pattern)
         edge_index, w, x, d = graph_features(A)
         row, col = edge_index
         n = x.shape[0]
@@ -114,7 +140,7 @@ class FactorGNN(torch.nn.Module):
             edge_feat = w[:, None]
         else:
             s = 1.0 / np.sqrt(d)
-            L, _ = ichol0_shifted(A)  # the base IC(0), shifted where it breaks down (non-M-matrices)
+            L, _ = ichol0_shifted(A)  # the base IC on the pattern, shifted where it breaks down
             # D^{-1/2} L_IC(0) (the scaled IC factor) on the lower edges, then mirrored
             Lc = L.tocoo()
             lkey = Lc.row.astype(np.int64) * n + Lc.col
@@ -127,6 +153,9 @@ class FactorGNN(torch.nn.Module):
             ic_edge[~lower] = ic_edge[reverse[~lower]]
             base_off, base_diag = low_vals, L.diagonal() * s
             edge_feat = np.stack([w, ic_edge], axis=1)
+            if self.correction == "scale":  # magnitudes on a log scale: 1e-4 and 1e-2 couplings differ
+                logs = -np.log10(np.abs(edge_feat) + 1e-6) / 6.0
+                edge_feat = np.concatenate([edge_feat, logs], axis=1)
         t = lambda a, dt=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
         return {
             "x": t(x), "edge_index": torch.as_tensor(edge_index), "edge_attr": t(edge_feat),

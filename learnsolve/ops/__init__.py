@@ -7,10 +7,13 @@ at call time.
 
 from ._csr import CSRMatrix, check_csr_arrays, spmv
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
+from ._fsai import fsai_factor
 from ._multigrid import GridHierarchy
+from ._pattern import PATTERNS, fill_levels, with_fill
 from ._triangular import TriangularSolver, compute_levels
 
 __all__ = [
+    "PATTERNS",
     "SHIFTS",
     "CSRMatrix",
     "FactorizationBreakdown",
@@ -18,7 +21,10 @@ __all__ = [
     "TriangularSolver",
     "check_csr_arrays",
     "compute_levels",
+    "fill_levels",
+    "fsai_factor",
     "ichol0",
     "ichol0_shifted",
     "spmv",
+    "with_fill",
 ]

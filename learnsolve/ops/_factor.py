@@ -106,8 +106,13 @@ def ichol0_shifted(A, omega=0.0, shifts=SHIFTS):
     """
     A = sp.csr_array(A)
     d = A.diagonal()
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    on_diag = A.indices == rows
     for shift in shifts:
-        As = A if shift == 0 else sp.csr_array(A + sp.diags_array(shift * d, format="csr"))
+        As = A
+        if shift:  # add to the stored diagonal in place of a copy: keeps explicit zeros (fill)
+            As = A.copy()
+            As.data[on_diag] += shift * d[rows[on_diag]]
         try:
             return ichol0(As, omega=omega), shift
         except FactorizationBreakdown as exc:

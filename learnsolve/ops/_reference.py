@@ -34,13 +34,14 @@ def levels_ref(T, lower=True):
 
 
 def ilu0_ref(A, omega=0.0):
-    """Dense IKJ ILU(0)/relaxed MILU(0) restricted to A's pattern (small A only).
+    """Dense IKJ ILU(0)/relaxed MILU(0) restricted to A's stored pattern (small A only;
+    explicit zeros count as pattern, so a filled pattern gives ILU(k)).
 
     Returns the dense in-place factor: strict lower part = unit L, upper part = U.
     """
     A = sp.csr_array(A)
     a = A.toarray().astype(np.float64)
-    pattern = A.toarray() != 0
+    pattern = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape).toarray() != 0
     np.fill_diagonal(pattern, True)
     n = a.shape[0]
     for i in range(n):
@@ -56,3 +57,35 @@ def ilu0_ref(A, omega=0.0):
                 else:
                     a[i, i] -= omega * a[i, k] * a[k, j]
     return a
+
+
+def fsai_ref(A, P):
+    """FSAI rows by dense solves: ``A[P_i, P_i] g = e_i``, scaled so ``(G A Gᵀ)_ii = 1``."""
+    A = sp.csr_array(A).toarray()
+    P = sp.csr_array(P)
+    G = np.zeros_like(A)
+    for i in range(A.shape[0]):
+        cols = np.sort(P.indices[P.indptr[i] : P.indptr[i + 1]])
+        e = (cols == i).astype(float)
+        g = np.linalg.solve(A[np.ix_(cols, cols)], e)
+        G[i, cols] = g / np.sqrt(g[cols == i][0])
+    return G
+
+
+def fill_levels_ref(A, k):
+    """Strictly lower level-≤k pattern of symbolic IC(k) by dense loops (small A only)."""
+    A = sp.csr_array(A)
+    n = A.shape[0]
+    inf = np.iinfo(np.int64).max // 4
+    lev = np.full((n, n), inf, dtype=np.int64)
+    lev[sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape).toarray() != 0] = 0
+    for i in range(n):
+        for m in range(i):
+            if lev[i, m] > k:
+                continue
+            for j in range(m + 1, n):
+                if lev[m, j] <= k:
+                    lev[i, j] = min(lev[i, j], lev[i, m] + lev[m, j] + 1)
+        # symmetric pattern: row i's levels are also column i's
+        lev[i + 1:, i] = np.minimum(lev[i + 1:, i], lev[i, i + 1:])
+    return np.tril(lev <= k, k=-1)

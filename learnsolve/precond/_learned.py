@@ -6,28 +6,13 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
-from ._base import Preconditioner
 from ._basic import jacobi
-from ._factored import factored, ic0
+from ._factored import factored, ic0, ick
+from ._fsai import inverse_factored
 
 METHODS = {"ic": "gnn-ic", "correct": "gnn-ic-correct", "fsai": "gnn-fsai"}
-
-
-def fsai(G, *, name, setup_time=0.0, info=None):
-    """:class:`Preconditioner` applying ``M⁻¹ = Gᵀ G`` by two SpMVs (no triangular solve)."""
-    from ..ops import CSRMatrix
-
-    G = sp.csr_array(G)
-    Gm, Gt = CSRMatrix(G), CSRMatrix(sp.csr_array(G.T))
-
-    def apply(r):
-        return Gt.matvec(Gm.matvec(r))
-
-    return Preconditioner(apply, G.shape, G.dtype, name=name, setup_time=setup_time,
-                          info=dict(info or {}, nnz_G=int(G.nnz)))
 
 
 def _usable(F):
@@ -96,10 +81,11 @@ class LearnedFactor:
         ``gnn-ic``/``gnn-ic-correct`` apply ``(L Lᵀ)⁻¹`` with the compiled
         triangular solves; ``gnn-fsai`` applies ``Gᵀ G`` with two SpMVs.  If the
         predicted factor is unusable (NaN/Inf, non-positive or wildly scaled
-        diagonal) a warning is issued and IC(0) (Jacobi for FSAI) is returned
-        instead — ``info['fallback']`` says so.  With ``probe`` (default) the
-        factor must also pass :func:`worse_than` against that fallback (10 PCG
-        steps each), so a model that does not fit ``A`` falls back too.  Set-up
+        diagonal) a warning is issued and IC(0) (IC(k) for models on IC(k)'s
+        pattern, Jacobi for FSAI) is returned instead — ``info['fallback']``
+        says so.  With ``probe`` (default) the factor must also pass
+        :func:`worse_than` against that fallback (10 PCG steps each), so a
+        model that does not fit ``A`` falls back too.  Set-up
         time includes feature extraction, GNN inference, assembly and the probe.
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
@@ -113,7 +99,7 @@ class LearnedFactor:
             F = self.model.factor(A)
             why = _usable(F)
         if why is not None:
-            fallback = jacobi if self.model.kind == "fsai" else ic0
+            fallback = self._fallback()
             warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
                           stacklevel=2)
             P = fallback(A)
@@ -122,10 +108,10 @@ class LearnedFactor:
             return P
         name = self.name  # the model's name, so a benchmark row says which model ran
         info = {"model": self.name, "method": METHODS[self.model.kind]}
-        P = fsai(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
+        P = inverse_factored(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
                                                                                   info=info)
         if probe:
-            fallback = jacobi if self.model.kind == "fsai" else ic0
+            fallback = self._fallback()
             with warnings.catch_warnings():  # a shifted IC(0) has already been warned about
                 warnings.simplefilter("ignore")
                 base = fallback(A)
@@ -139,6 +125,22 @@ class LearnedFactor:
             P.info["probe"] = "passed"
         P.setup_time = time.perf_counter() - t0
         return P
+
+    def _fallback(self):
+        """The classical preconditioner used when the model's factor is rejected:
+        Jacobi for FSAI, else the incomplete Cholesky factor on the model's pattern."""
+        if self.model.kind == "fsai":
+            return jacobi
+        pattern = self.model.pattern
+        if pattern.startswith("ic"):
+            level = int(pattern[2:])
+
+            def fallback(A):
+                return ick(A, level)
+
+            fallback.__name__ = f"ic{level}"
+            return fallback
+        return ic0
 
     def _out_of_distribution(self, A):
         """Why ``A`` lies outside what the model was trained on, or ``None``.

@@ -15,9 +15,10 @@ import torch
 from .. import __version__, krylov, precond, problems
 from ..nn import FactorGNN
 from ._sparse import factor_triplets
-from .losses import KaporinFSAI, fsai_residual, hutchinson, low_frequency
+from .losses import KaporinFSAI, fsai_residual, hutchinson, kaporin_ic, low_frequency
 
-LOSSES = {"ic": ("lowfreq", "hutchinson", "both"), "correct": ("lowfreq", "hutchinson", "both"),
+LOSSES = {"ic": ("lowfreq", "hutchinson", "both", "kaporin"),
+          "correct": ("lowfreq", "hutchinson", "both", "kaporin"),
           "fsai": ("kaporin", "fsai")}
 
 
@@ -30,6 +31,8 @@ class TrainConfig:
     family: str = "condiff-2d"  # or "fem": P1 on unstructured triangle/tetrahedron meshes
     channels: int = 16
     layers: int = 3
+    pattern: str = "A"  # or "ic1" (IC(1)'s level-1 fill), "A2" (A²'s pattern, for FSAI)
+    correction: str = "add"  # kind "correct": "add" (l + α f) or "scale" (l · exp(α f))
     lr: float = 3e-4
     epochs: int = 40
     samples_per_epoch: int = 24
@@ -120,7 +123,7 @@ class Sample:
             x = spla.splu(sp.csc_matrix(At)).solve(b)
             self.x, self.b = torch.as_tensor(x), torch.as_tensor(b)
         self.z = torch.as_tensor(rng.standard_normal((At.shape[0], k)))
-        if cfg.loss == "kaporin":
+        if cfg.loss == "kaporin" and cfg.kind == "fsai":
             n = At.shape[0]
             r = np.concatenate([rows, np.arange(n)])
             c = np.concatenate([cols, np.arange(n)])
@@ -142,6 +145,8 @@ class Sample:
             return torch.log(hutchinson(L, self.A, self.z))
         if cfg.loss == "fsai":
             return torch.log(fsai_residual(L, self.A, self.z))
+        if cfg.kind != "fsai":  # kaporin for L Lᵀ
+            return kaporin_ic(L, self.A, self.z)
         return self.kaporin(L[2][self.perm])  # already a log
 
 
@@ -152,12 +157,13 @@ def validate(model, val, baseline):
     lf = LearnedFactor("val", model, {})
     ratios = []
     for p, base in zip(val, baseline):
-        ratios.append(pcg_iterations(p.A, p.b, lf.aspreconditioner(p.A)) / base)
+        ratios.append(pcg_iterations(p.A, p.b, lf.aspreconditioner(p.A, probe=False)) / base)
     return float(np.mean(ratios))
 
 
 def meta_for(cfg, best_ratio, baseline_name):
     return {"method": "factor", "kind": cfg.kind, "channels": cfg.channels, "layers": cfg.layers,
+            "pattern": cfg.pattern, "correction": cfg.correction,
             "family": cfg.family, "version": __version__, "dtype": "float32",
             "validation_ratio": best_ratio, "validation_baseline": baseline_name,
             "config": {k: (list(v) if isinstance(v, tuple) else v)
@@ -179,7 +185,8 @@ def fit(cfg, out, *, resume=False, progress=True):
                          f"use one of {LOSSES[cfg.kind]}.")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = FactorGNN(cfg.kind, channels=cfg.channels, layers=cfg.layers)
+    model = FactorGNN(cfg.kind, channels=cfg.channels, layers=cfg.layers, pattern=cfg.pattern,
+                      correction=cfg.correction)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ckpt = out + ".ckpt"
     start, history = 0, []

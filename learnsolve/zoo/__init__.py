@@ -94,7 +94,8 @@ def pretrained(name=None, *, path=None):
         model = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
         wrap = LearnedVCycle
     elif meta["method"] == "factor":
-        model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]))
+        model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]),
+                          pattern=meta.get("pattern", "A"), correction=meta.get("correction", "add"))
         wrap = LearnedFactor
     else:
         raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, which "
