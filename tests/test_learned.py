@@ -67,9 +67,9 @@ def test_unusable_factor_falls_back_with_warning():
     model = FactorGNN("fsai")
     with torch.no_grad():
         model.node_head.bias.fill_(float("inf"))
-    with pytest.warns(RuntimeWarning, match="falling back to jacobi"):
+    with pytest.warns(RuntimeWarning, match="falling back to fsai-A"):
         P = LearnedFactor("broken", model, {}).aspreconditioner(p.A)
-    assert P.name == "jacobi"
+    assert P.name == "fsai-A"  # classical FSAI on the model's pattern
 
 
 def test_pretrained_errors(tmp_path):
@@ -116,7 +116,8 @@ def test_shipped_model_is_built_by_name_and_listed_in_the_benchmark():
     from learnsolve import bench
 
     assert "gnn-ic-correct" in learnsolve.pretrained()
-    assert "gnn-ic-correct" in bench.default_preconds()
+    assert "gnn-ic1-correct" in bench.default_preconds() and "gnn-fsai-a2" in bench.default_preconds()
+    assert "gnn-ic-correct" not in bench.default_preconds()  # superseded by gnn-ic1-correct
     assert "gnn-ic-fem" in learnsolve.pretrained() and "gnn-ic-fem" not in bench.default_preconds()
     p = learnsolve.problems.diffusion(24, variance=1.0, seed=0)
     P = learnsolve.precond.build("gnn-ic-correct", p.A)

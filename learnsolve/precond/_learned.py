@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
-from ._basic import jacobi
 from ._factored import factored, ic0, ick
-from ._fsai import inverse_factored
+from ._fsai import fsai, inverse_factored
 
 METHODS = {"ic": "gnn-ic", "correct": "gnn-ic-correct", "fsai": "gnn-fsai"}
 
@@ -82,7 +81,7 @@ class LearnedFactor:
         triangular solves; ``gnn-fsai`` applies ``Gᵀ G`` with two SpMVs.  If the
         predicted factor is unusable (NaN/Inf, non-positive or wildly scaled
         diagonal) a warning is issued and IC(0) (IC(k) for models on IC(k)'s
-        pattern, Jacobi for FSAI) is returned instead — ``info['fallback']``
+        pattern; classical FSAI on its pattern for FSAI models) is returned instead — ``info['fallback']``
         says so.  With ``probe`` (default) the factor must also pass
         :func:`worse_than` against that fallback (10 PCG steps each), so a
         model that does not fit ``A`` falls back too.  Set-up
@@ -128,9 +127,16 @@ class LearnedFactor:
 
     def _fallback(self):
         """The classical preconditioner used when the model's factor is rejected:
-        Jacobi for FSAI, else the incomplete Cholesky factor on the model's pattern."""
+        classical FSAI (:func:`~learnsolve.precond.fsai`) on the model's pattern for FSAI models,
+        else the incomplete Cholesky factor on it (IC(0) or IC(k))."""
         if self.model.kind == "fsai":
-            return jacobi
+            pattern = self.model.pattern
+
+            def fallback(A):
+                return fsai(A, pattern)
+
+            fallback.__name__ = "fsai" if pattern == "A2" else f"fsai-{pattern}"
+            return fallback
         pattern = self.model.pattern
         if pattern.startswith("ic"):
             level = int(pattern[2:])
