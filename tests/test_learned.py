@@ -34,7 +34,7 @@ def test_fit_writes_weights_with_metadata_and_resumes(tmp_path):
 
 
 @pytest.mark.parametrize("kind,loss", [("ic", "hutchinson"), ("correct", "both"), ("correct", "kaporin"),
-                                       ("fsai", "kaporin"),
+                                       ("fsai", "kaporin"), ("fsai", "both"),
                                        ("fsai", "fsai")])
 def test_fit_other_kinds_and_losses(tmp_path, kind, loss):
     out = str(tmp_path / f"{kind}.pt")
@@ -44,7 +44,7 @@ def test_fit_other_kinds_and_losses(tmp_path, kind, loss):
 
 def test_fit_rejects_loss_of_other_kind(tmp_path):
     with pytest.raises(ValueError, match="does not fit kind"):
-        fit(TrainConfig(kind="fsai", loss="both", **TINY), str(tmp_path / "x.pt"))
+        fit(TrainConfig(kind="ic", loss="fsai", **TINY), str(tmp_path / "x.pt"))
 
 
 def test_fsai_applies_gt_g():
@@ -227,3 +227,11 @@ def test_upper_solve_gradients_and_kaporin_ic_bound():
     assert abs(float(kaporin_ic(Lt, At, probes)) - want) < 1e-10
     # IC(0) is worse than the exact factor: a larger Kaporin number
     assert float(kaporin_ic((rows, cols, vals.detach()), At, probes)) > want
+
+
+def test_untrained_fsai_correction_is_classical_fsai():
+    A = learnsolve.problems.diffusion(12, contrast=1e3, seed=2).A
+    G = FactorGNN("fsai", pattern="A2", correction="scale").factor(A)
+    G0 = learnsolve.ops.fsai_factor(A, "A2")
+    assert G.nnz == G0.nnz
+    np.testing.assert_allclose(G.toarray(), G0.toarray(), atol=1e-6 * abs(G0).max())

@@ -28,7 +28,9 @@ class FactorGNN(torch.nn.Module):
     - ``'ic'``: ``L̃ = I + tril(Ã, -1) + f`` with diagonal ``exp(g)``;
     - ``'correct'``: ``L̃ = L̃_IC(0) + α f`` with ``α`` learned, starting at 0, so
       an untrained model *is* IC(0) (IC(0) is invariant under diagonal scaling);
-    - ``'fsai'``: ``G̃ = I + f`` with diagonal ``exp(g)``.
+    - ``'fsai'``: ``G̃ = I + f`` with diagonal ``exp(g)``, or with
+      ``correction='scale'`` ``G̃ = G̃_FSAI · exp(α f)``, a correction of
+      classical FSAI on the pattern (:func:`learnsolve.ops.fsai_factor`).
 
     Parameters
     ----------
@@ -37,14 +39,15 @@ class FactorGNN(torch.nn.Module):
         Width of node/edge states.
     layers : int
         Number of :class:`FactorConv` layers.
-    pattern : {'A', 'ic1', 'A2'}
+    pattern : {'A', 'ic1', 'ic2', 'ic3', 'A2'}
         Pattern of the factor.  For ``'correct'`` the base is the incomplete
-        Cholesky factor on it (IC(0) for ``'A'``, IC(1) for ``'ic1'``).
+        Cholesky factor on it (IC(0) for ``'A'``, IC(k) for ``'ick'``).
     correction : {'add', 'scale'}
-        ``'correct'`` only: off-diagonal entries ``l + α f`` (``'add'``) or
+        ``'correct'``: off-diagonal entries ``l + α f`` (``'add'``) or
         ``l · exp(α f)`` (``'scale'``: relative, so the weak couplings across
         high-contrast interfaces stay weak; its edges also see ``-log10|·|/6``
-        of both inputs).
+        of both inputs).  ``'fsai'``: ``'scale'`` corrects classical FSAI,
+        ``'add'`` starts from the identity.
 
     Examples
     --------
@@ -73,7 +76,9 @@ class FactorGNN(torch.nn.Module):
         self.kind = kind
         self.pattern = pattern
         self.correction = correction
-        edge_in = 1 if kind != "correct" else (4 if correction == "scale" else 2)
+        # 'correct', and FSAI with correction='scale', correct a classical factor (IC(k) / FSAI)
+        self.based = kind == "correct" or (kind == "fsai" and correction == "scale")
+        edge_in = 1 if not self.based else (4 if correction == "scale" else 2)
         self.node_enc = torch.nn.Linear(3, channels)
         self.edge_enc = torch.nn.Linear(edge_in, channels)
         self.convs = torch.nn.ModuleList(FactorConv(channels) for _ in range(layers))
@@ -82,8 +87,8 @@ class FactorGNN(torch.nn.Module):
         # Start exactly at the base factor.  For 'correct' that is α = 0 with
         # random heads (zero heads too would make α and the heads a saddle point:
         # every gradient vanishes); the other kinds zero their heads instead.
-        self.alpha = torch.nn.Parameter(torch.zeros(())) if kind == "correct" else None
-        if kind != "correct":
+        self.alpha = torch.nn.Parameter(torch.zeros(())) if self.based else None
+        if not self.based:
             for head in (self.edge_head, self.node_head):
                 torch.nn.init.zeros_(head.weight)
                 torch.nn.init.zeros_(head.bias)
@@ -105,7 +110,7 @@ class FactorGNN(torch.nn.Module):
         f = (torch.index_select(e, 0, lower) @ w[:c]) + self.edge_head.bias
         f += torch.index_select(e, 0, reverse[lower]) @ w[c:]
         g = self.node_head(h).squeeze(-1)
-        if self.kind == "correct":
+        if self.based:
             if self.correction == "scale":  # relative: weak couplings stay weak
                 return base_offdiag * torch.exp(self.alpha * f), base_diag * torch.exp(self.alpha * g)
             return base_offdiag + self.alpha * f, base_diag * torch.exp(self.alpha * g)
@@ -115,7 +120,7 @@ class FactorGNN(torch.nn.Module):
     def inputs(self, A, dtype=torch.float32):
         """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy)."""
         from .._validation import as_csr
-        from ..ops import ichol0_shifted, with_fill
+        from ..ops import fsai_factor, ichol0_shifted, with_fill
         from ..problems import graph_features
 
         A = with_fill(as_csr(A, "learnsolve.nn.FactorGNN.inputs"), self.pattern)
@@ -135,24 +140,29 @@ class FactorGNN(torch.nn.Module):
         if self.kind == "ic":
             base_off, base_diag = w[lower], np.ones(n)
             edge_feat = w[:, None]
-        elif self.kind == "fsai":
+        elif not self.based:  # FSAI from the identity
             base_off, base_diag = np.zeros(int(lower.sum())), np.ones(n)
             edge_feat = w[:, None]
         else:
-            s = 1.0 / np.sqrt(d)
-            L, _ = ichol0_shifted(A)  # the base IC on the pattern, shifted where it breaks down
-            # D^{-1/2} L_IC(0) (the scaled IC factor) on the lower edges, then mirrored
-            Lc = L.tocoo()
-            lkey = Lc.row.astype(np.int64) * n + Lc.col
-            order = np.argsort(lkey, kind="stable")
-            pos = np.minimum(np.searchsorted(lkey, key[lower], sorter=order), lkey.size - 1)
-            hit = lkey[order[pos]] == key[lower]
-            low_vals = np.where(hit, Lc.data[order[pos]], 0.0) * s[row[lower]]
-            ic_edge = np.empty(key.size)
-            ic_edge[lower] = low_vals
-            ic_edge[~lower] = ic_edge[reverse[~lower]]
-            base_off, base_diag = low_vals, L.diagonal() * s
-            edge_feat = np.stack([w, ic_edge], axis=1)
+            sq = np.sqrt(d)
+            if self.kind == "fsai":  # classical FSAI on the pattern; scaled G̃ = G D^{1/2}
+                F = fsai_factor(A, "A")
+                scale_row, scale_col = np.ones(n), sq
+            else:  # the IC factor on the pattern, shifted where it breaks down; L̃ = D^{-1/2} L
+                F, _ = ichol0_shifted(A)
+                scale_row, scale_col = 1.0 / sq, np.ones(n)
+            # base values on the lower edges (sorted-key lookup), mirrored onto the upper ones
+            Fc = F.tocoo()
+            fkey = Fc.row.astype(np.int64) * n + Fc.col
+            order = np.argsort(fkey, kind="stable")
+            pos = np.minimum(np.searchsorted(fkey, key[lower], sorter=order), fkey.size - 1)
+            hit = fkey[order[pos]] == key[lower]
+            low_vals = np.where(hit, Fc.data[order[pos]], 0.0) * scale_row[row[lower]] * scale_col[col[lower]]
+            base_edge = np.empty(key.size)
+            base_edge[lower] = low_vals
+            base_edge[~lower] = base_edge[reverse[~lower]]
+            base_off, base_diag = low_vals, F.diagonal() * scale_row * scale_col
+            edge_feat = np.stack([w, base_edge], axis=1)
             if self.correction == "scale":  # magnitudes on a log scale: 1e-4 and 1e-2 couplings differ
                 logs = -np.log10(np.abs(edge_feat) + 1e-6) / 6.0
                 edge_feat = np.concatenate([edge_feat, logs], axis=1)

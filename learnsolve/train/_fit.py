@@ -15,11 +15,11 @@ import torch
 from .. import __version__, krylov, precond, problems
 from ..nn import FactorGNN
 from ._sparse import factor_triplets
-from .losses import KaporinFSAI, fsai_residual, hutchinson, kaporin_ic, low_frequency
+from .losses import KaporinFSAI, fsai_low_frequency, fsai_residual, hutchinson, kaporin_ic, low_frequency
 
 LOSSES = {"ic": ("lowfreq", "hutchinson", "both", "kaporin"),
           "correct": ("lowfreq", "hutchinson", "both", "kaporin"),
-          "fsai": ("kaporin", "fsai")}
+          "fsai": ("kaporin", "fsai", "lowfreq", "both")}
 
 
 @dataclasses.dataclass
@@ -123,7 +123,7 @@ class Sample:
             x = spla.splu(sp.csc_matrix(At)).solve(b)
             self.x, self.b = torch.as_tensor(x), torch.as_tensor(b)
         self.z = torch.as_tensor(rng.standard_normal((At.shape[0], k)))
-        if cfg.loss == "kaporin" and cfg.kind == "fsai":
+        if cfg.loss in ("kaporin", "both") and cfg.kind == "fsai":
             n = At.shape[0]
             r = np.concatenate([rows, np.arange(n)])
             c = np.concatenate([cols, np.arange(n)])
@@ -136,6 +136,9 @@ class Sample:
         every sample weighs by its relative improvement, whatever its conditioning."""
         off, diag = model(**self.tensors)
         L = factor_triplets(off.double(), diag.double(), self.rows, self.cols)
+        if cfg.kind == "fsai" and cfg.loss in ("lowfreq", "both"):
+            lf = torch.log(fsai_low_frequency(L, self.x, self.b))
+            return lf if cfg.loss == "lowfreq" else lf + self.kaporin(L[2][self.perm])
         if cfg.loss == "lowfreq":
             return torch.log(low_frequency(L, self.x, self.b))
         if cfg.loss == "both":  # low-frequency fit + Hutchinson's all-frequency fit

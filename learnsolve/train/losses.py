@@ -44,6 +44,15 @@ def fsai_residual(G, A, z: Tensor) -> Tensor:
     return ((y - z) ** 2).sum() / (z**2).sum()
 
 
+def fsai_low_frequency(G, x: Tensor, b: Tensor) -> Tensor:
+    """``‖Gᵀ G B − X‖² / ‖X‖²`` for known solutions ``A X = B``: how well ``M⁻¹ = Gᵀ G``
+    inverts ``A`` on the smooth, small-eigenvalue modes that dominate ``X``."""
+    n = x.shape[0]
+    rows, cols, vals = G
+    y = coo_matmul(cols, rows, vals, coo_matmul(rows, cols, vals, b, n), n)
+    return ((y - x) ** 2).sum() / (x**2).sum()
+
+
 class KaporinFSAI:
     """Exact Kaporin condition number of ``G A Gᵀ`` for lower ``G`` on a fixed pattern.
 
