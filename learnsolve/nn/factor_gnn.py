@@ -117,8 +117,12 @@ class FactorGNN(torch.nn.Module):
         return base_offdiag + f, base_diag * torch.exp(g)
 
     # ------------------------------------------------------------------ inference
-    def inputs(self, A, dtype=torch.float32):
-        """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy)."""
+    def inputs(self, A, dtype=torch.float32, extras=None):
+        """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy).
+
+        A dict passed as ``extras`` receives ``'base'``: the classical factor the
+        model corrects (IC(k) or FSAI, in ``A``'s units), or ``None``.
+        """
         from .._validation import as_csr
         from ..ops import fsai_factor, ichol0_shifted, with_fill
         from ..problems import graph_features
@@ -163,6 +167,8 @@ class FactorGNN(torch.nn.Module):
             base_edge[~lower] = base_edge[reverse[~lower]]
             base_off, base_diag = low_vals, F.diagonal() * scale_row * scale_col
             edge_feat = np.stack([w, base_edge], axis=1)
+            if extras is not None:
+                extras["base"] = F
             if self.correction == "scale":  # magnitudes on a log scale: 1e-4 and 1e-2 couplings differ
                 logs = -np.log10(np.abs(edge_feat) + 1e-6) / 6.0
                 edge_feat = np.concatenate([edge_feat, logs], axis=1)
@@ -190,11 +196,14 @@ class FactorGNN(torch.nn.Module):
         return F
 
     @torch.no_grad()
-    def factor(self, A):
-        """The predicted sparse factor of ``A`` (float32 inference, float64 result)."""
+    def factor(self, A, extras=None):
+        """The predicted sparse factor of ``A`` (float32 inference, float64 result).
+
+        ``extras``: see :meth:`inputs` (the classical base factor, reused as the fallback).
+        """
         was_training = self.training
         self.eval()
-        tensors, (rows, cols, d) = self.inputs(A)
+        tensors, (rows, cols, d) = self.inputs(A, extras=extras)
         off, diag = self(**tensors)
         self.train(was_training)
         return self.assemble(self.kind, off.double().numpy(), diag.double().numpy(), rows, cols, d)

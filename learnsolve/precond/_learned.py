@@ -93,9 +93,9 @@ class LearnedFactor:
         check_symmetric(A, func)
         positive_diagonal(A, func)
         why = self._out_of_distribution(A)
-        F = None
+        F, extras = None, {}
         if why is None:
-            F = self.model.factor(A)
+            F = self.model.factor(A, extras=extras)
             why = _usable(F)
         if why is not None:
             fallback = self._fallback()
@@ -111,9 +111,11 @@ class LearnedFactor:
                                                                                   info=info)
         if probe:
             fallback = self._fallback()
-            with warnings.catch_warnings():  # a shifted IC(0) has already been warned about
-                warnings.simplefilter("ignore")
-                base = fallback(A)
+            base = self._base_preconditioner(extras.get("base"), fallback.__name__)
+            if base is None:
+                with warnings.catch_warnings():  # a shifted IC(0) has already been warned about
+                    warnings.simplefilter("ignore")
+                    base = fallback(A)
             why = worse_than(A, P, base)
             if why is not None:
                 warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
@@ -124,6 +126,15 @@ class LearnedFactor:
             P.info["probe"] = "passed"
         P.setup_time = time.perf_counter() - t0
         return P
+
+    def _base_preconditioner(self, F, name):
+        """The fallback built from the classical factor the model corrected (already
+        computed during inference), or ``None`` when the model has no such base."""
+        if F is None:
+            return None
+        if self.model.kind == "fsai":
+            return inverse_factored(F, name=name, info={"pattern": self.model.pattern})
+        return factored(F, name=name, info={"pattern": self.model.pattern})
 
     def _fallback(self):
         """The classical preconditioner used when the model's factor is rejected:
