@@ -5,6 +5,7 @@ tests compare against.  Which path runs is read from :mod:`learnsolve._backend`
 at call time.
 """
 
+from . import _cuda as cuda
 from ._csr import CSRMatrix, check_csr_arrays, spmv
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
@@ -21,6 +22,7 @@ __all__ = [
     "TriangularSolver",
     "check_csr_arrays",
     "compute_levels",
+    "cuda",
     "fill_levels",
     "fsai_factor",
     "ichol0",

@@ -1,0 +1,76 @@
+// learnsolve CUDA kernels, compiled at run time by CuPy's RawModule (NVRTC): `pip install` needs
+// no CUDA toolkit.  Plain C-linkage kernels, one per dtype, no includes (NVRTC has no host headers).
+// CPU references: scipy's CSR product (SpMV) and learnsolve.ops._stencil (stencil kernels); the
+// GPU tests in tests/test_cuda.py compare against them, and a CPU-only test compiles this file
+// with nvcc when it is on the PATH.
+//
+// Indices are 32-bit (cupyx.scipy.sparse's CSR), lengths fit in int; callers check both.
+
+#define LS_SPMV_SCALAR(NAME, T)                                                              \
+  extern "C" __global__ void NAME(int n, const int* __restrict__ indptr,                      \
+                                  const int* __restrict__ indices, const T* __restrict__ data, \
+                                  const T* __restrict__ x, T* __restrict__ y) {               \
+    int row = blockIdx.x * blockDim.x + threadIdx.x;                                          \
+    if (row >= n) return;                                                                     \
+    T acc = 0;                                                                                \
+    for (int p = indptr[row]; p < indptr[row + 1]; ++p) acc += data[p] * x[indices[p]];       \
+    y[row] = acc;                                                                             \
+  }
+
+// One warp per row: lanes stride over the row, then a shuffle reduction (rows with many entries).
+#define LS_SPMV_WARP(NAME, T)                                                                \
+  extern "C" __global__ void NAME(int n, const int* __restrict__ indptr,                      \
+                                  const int* __restrict__ indices, const T* __restrict__ data, \
+                                  const T* __restrict__ x, T* __restrict__ y) {               \
+    int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;                                  \
+    int lane = threadIdx.x & 31;                                                              \
+    if (warp >= n) return;                                                                    \
+    T acc = 0;                                                                                \
+    for (int p = indptr[warp] + lane; p < indptr[warp + 1]; p += 32)                          \
+      acc += data[p] * x[indices[p]];                                                         \
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);    \
+    if (lane == 0) y[warp] = acc;                                                             \
+  }
+
+// r = b - S x on the interior cells of a padded grid (one ghost layer), S[o, p] the coefficient
+// of x[p + delta[o]] in row p: the layout of learnsolve.ops._stencil.residual.
+#define LS_STENCIL_RESIDUAL(NAME, T)                                                         \
+  extern "C" __global__ void NAME(const T* __restrict__ S, const long long* __restrict__ delta, \
+                                  int n_off, const T* __restrict__ b, const T* __restrict__ x, \
+                                  T* __restrict__ r, int z0, int z1, int Py, int Px,          \
+                                  long long stride) {                                         \
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;                           \
+    int nx = Px - 2, ny = Py - 2;                                                             \
+    long long cells = (long long)(z1 - z0) * ny * nx;                                         \
+    if (t >= cells) return;                                                                   \
+    long long line = t / nx;                                                                  \
+    long long p = ((z0 + line / ny) * (long long)Py + 1 + line % ny) * Px + 1 + t % nx;       \
+    T acc = b[p];                                                                             \
+    for (int o = 0; o < n_off; ++o) acc -= S[o * stride + p] * x[p + delta[o]];               \
+    r[p] = acc;                                                                               \
+  }
+
+// x += K r on the interior cells (the smoother's update; same layout as the residual).
+#define LS_STENCIL_ADD_MATVEC(NAME, T)                                                       \
+  extern "C" __global__ void NAME(const T* __restrict__ K, const long long* __restrict__ delta, \
+                                  int n_off, const T* __restrict__ r, T* __restrict__ x,      \
+                                  int z0, int z1, int Py, int Px, long long stride) {         \
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;                           \
+    int nx = Px - 2, ny = Py - 2;                                                             \
+    long long cells = (long long)(z1 - z0) * ny * nx;                                         \
+    if (t >= cells) return;                                                                   \
+    long long line = t / nx;                                                                  \
+    long long p = ((z0 + line / ny) * (long long)Py + 1 + line % ny) * Px + 1 + t % nx;       \
+    T acc = 0;                                                                                \
+    for (int o = 0; o < n_off; ++o) acc += K[o * stride + p] * r[p + delta[o]];              \
+    x[p] += acc;                                                                              \
+  }
+
+LS_SPMV_SCALAR(ls_spmv_scalar_f64, double)
+LS_SPMV_SCALAR(ls_spmv_scalar_f32, float)
+LS_SPMV_WARP(ls_spmv_warp_f64, double)
+LS_SPMV_WARP(ls_spmv_warp_f32, float)
+LS_STENCIL_RESIDUAL(ls_stencil_residual_f64, double)
+LS_STENCIL_RESIDUAL(ls_stencil_residual_f32, float)
+LS_STENCIL_ADD_MATVEC(ls_stencil_add_matvec_f64, double)
+LS_STENCIL_ADD_MATVEC(ls_stencil_add_matvec_f32, float)
