@@ -17,7 +17,6 @@ def _ilu_levels(indptr, indices, n, k_max, cap):  # pragma: no cover - jitted
     nxt = np.full(n + 1, -1, np.int64)  # sorted linked list of the row's columns < i, head at n
     # output lower rows (strict), grown as we go
     out_idx = np.empty(cap, np.int64)
-    out_lev = np.empty(cap, np.int64)
     out_ptr = np.zeros(n + 1, np.int64)
     # column-wise access to earlier rows' strict-upper pattern = transpose of strict-lower rows:
     # for symmetric patterns, U row k = {j > k : (j, k) in L}; we collect it as rows finish.
@@ -66,7 +65,6 @@ def _ilu_levels(indptr, indices, n, k_max, cap):  # pragma: no cover - jitted
             if nnz >= cap:
                 return out_ptr, out_idx[:0], 1
             out_idx[nnz] = k
-            out_lev[nnz] = lev[k]
             nnz += 1
             up_col[nu] = i
             up_lev[nu] = lev[k]
@@ -99,7 +97,8 @@ def fill_levels(A, k):
     [24, 33, 39, 51]
     """
     A = sp.csr_array(A)
-    A.sort_indices()
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()  # a sorted copy: the caller's arrays stay as they were
     cap = 4 * A.nnz + A.shape[0]
     while True:
         ptr, idx, status = _ilu_levels(A.indptr.astype(np.int64), A.indices.astype(np.int64),
@@ -147,8 +146,10 @@ def with_fill(A, pattern="A"):
     if pattern not in PATTERNS:
         raise ValueError(f"learnsolve.ops.with_fill: unknown `pattern`={pattern!r}; use one of {PATTERNS}.")
     A = sp.csr_array(A)
-    A.sum_duplicates()
-    A.sort_indices()
+    if not A.has_canonical_format:  # canonicalize a copy, never the caller's arrays
+        A = A.copy()
+        A.sum_duplicates()
+        A.sort_indices()
     if pattern == "A":
         return A
     S = _structure(A)
