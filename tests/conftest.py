@@ -28,3 +28,13 @@ def exact_inverse(A):
     """M = A^{-1} as a LinearOperator (sparse LU)."""
     lu = sp.linalg.splu(sp.csc_matrix(A))
     return sp.linalg.LinearOperator(A.shape, matvec=lu.solve, dtype=np.float64)
+
+
+def converged_iterations(p, M, rtol=1e-6):
+    """CG iterations with ``M`` on problem ``p``, asserting convergence on the true residual."""
+    import learnsolve
+
+    res = []
+    x, info = learnsolve.krylov.cg(p.A, p.b, rtol=rtol, M=M, residuals=res)
+    assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < rtol
+    return len(res) - 1

@@ -11,6 +11,8 @@ from learnsolve.precond import inverse_factored
 from learnsolve.precond._learned import LearnedFactor
 from learnsolve.train import TrainConfig, fit
 
+from .conftest import converged_iterations
+
 TINY = dict(sizes=(12, 16), val_size=16, samples_per_epoch=2, channels=8, layers=2)
 
 
@@ -191,10 +193,7 @@ def test_shipped_ic1_correction_beats_ic1_and_fsai_a2_is_near_ic0():
     p = learnsolve.problems.diffusion(160, variance=2.0, seed=12345)
 
     def its(M):
-        res = []
-        x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-6, M=M, residuals=res)
-        assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-6
-        return len(res) - 1
+        return converged_iterations(p, M)
 
     learned = learnsolve.pretrained("gnn-ic1-correct").aspreconditioner(p.A)
     assert "fallback" not in learned.info

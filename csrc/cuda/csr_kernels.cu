@@ -32,6 +32,12 @@
     if (lane == 0) y[warp] = acc;                                                             \
   }
 
+// Position in the padded array of interior cell t (cells numbered x fastest, from plane z0).
+extern "C" __device__ __forceinline__ long long ls_cell(long long t, int z0, int Py, int Px) {
+  long long line = t / (Px - 2);
+  return ((z0 + line / (Py - 2)) * (long long)Py + 1 + line % (Py - 2)) * Px + 1 + t % (Px - 2);
+}
+
 // r = b - S x on the interior cells of a padded grid (one ghost layer), S[o, p] the coefficient
 // of x[p + delta[o]] in row p: the layout of learnsolve.ops._stencil.residual.
 #define LS_STENCIL_RESIDUAL(NAME, T)                                                         \
@@ -40,11 +46,8 @@
                                   T* __restrict__ r, int z0, int z1, int Py, int Px,          \
                                   long long stride) {                                         \
     long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;                           \
-    int nx = Px - 2, ny = Py - 2;                                                             \
-    long long cells = (long long)(z1 - z0) * ny * nx;                                         \
-    if (t >= cells) return;                                                                   \
-    long long line = t / nx;                                                                  \
-    long long p = ((z0 + line / ny) * (long long)Py + 1 + line % ny) * Px + 1 + t % nx;       \
+    if (t >= (long long)(z1 - z0) * (Py - 2) * (Px - 2)) return;                              \
+    long long p = ls_cell(t, z0, Py, Px);                                                     \
     T acc = b[p];                                                                             \
     for (int o = 0; o < n_off; ++o) acc -= S[o * stride + p] * x[p + delta[o]];               \
     r[p] = acc;                                                                               \
@@ -56,11 +59,8 @@
                                   int n_off, const T* __restrict__ r, T* __restrict__ x,      \
                                   int z0, int z1, int Py, int Px, long long stride) {         \
     long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;                           \
-    int nx = Px - 2, ny = Py - 2;                                                             \
-    long long cells = (long long)(z1 - z0) * ny * nx;                                         \
-    if (t >= cells) return;                                                                   \
-    long long line = t / nx;                                                                  \
-    long long p = ((z0 + line / ny) * (long long)Py + 1 + line % ny) * Px + 1 + t % nx;       \
+    if (t >= (long long)(z1 - z0) * (Py - 2) * (Px - 2)) return;                              \
+    long long p = ls_cell(t, z0, Py, Px);                                                     \
     T acc = 0;                                                                                \
     for (int o = 0; o < n_off; ++o) acc += K[o * stride + p] * r[p + delta[o]];              \
     x[p] += acc;                                                                              \
