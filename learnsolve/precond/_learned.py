@@ -80,11 +80,11 @@ class LearnedFactor:
         ``gnn-ic``/``gnn-ic-correct`` apply ``(L Lᵀ)⁻¹`` with the compiled
         triangular solves; ``gnn-fsai`` applies ``Gᵀ G`` with two SpMVs.  If the
         predicted factor is unusable (NaN/Inf, non-positive or wildly scaled
-        diagonal) a warning is issued and IC(0) (IC(k) for models on IC(k)'s
-        pattern; classical FSAI on its pattern for FSAI models) is returned instead — ``info['fallback']``
-        says so.  With ``probe`` (default) the factor must also pass
-        :func:`worse_than` against that fallback (10 PCG steps each), so a
-        model that does not fit ``A`` falls back too.  Set-up
+        diagonal) a warning is issued and the classical factor on the model's
+        pattern is returned instead (IC(0) or IC(k); classical FSAI for FSAI
+        models) — ``info['fallback']`` says so.  With ``probe`` (default) the
+        factor must also pass :func:`worse_than` against that fallback (10 PCG
+        steps each), so a model that does not fit ``A`` falls back too.  Set-up
         time includes feature extraction, GNN inference, assembly and the probe.
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
@@ -107,8 +107,8 @@ class LearnedFactor:
             return P
         name = self.name  # the model's name, so a benchmark row says which model ran
         info = {"model": self.name, "method": METHODS[self.model.kind]}
-        P = inverse_factored(F, name=name, info=info) if self.model.kind == "fsai" else factored(F, name=name,
-                                                                                  info=info)
+        build = inverse_factored if self.model.kind == "fsai" else factored
+        P = build(F, name=name, info=info)
         if probe:
             fallback = self._fallback()
             base = self._base_preconditioner(extras.get("base"), fallback.__name__)
