@@ -77,3 +77,38 @@ def test_cuda_stencil_kernels_match_numba(shape):
     _stencil.add_matvec(K, delta, r_cpu, x_cpu, *bounds)
     lcuda.stencil_add_matvec(cupy.asarray(K), cupy.asarray(delta), cupy.asarray(r_cpu), x_gpu, *bounds)
     np.testing.assert_allclose(cupy.asnumpy(x_gpu), x_cpu, rtol=1e-12, atol=1e-12)
+
+
+def test_to_device_torch_round_trip_and_cg():
+    torch = pytest.importorskip("torch")
+    p = learnsolve.problems.diffusion(20, contrast=1e3, seed=4)
+    T = learnsolve.ops.to_device(p.A, "torch")
+    assert T.layout == torch.sparse_csr and T.device.type == "cpu"
+    np.testing.assert_array_equal(learnsolve.ops.to_device(T, "scipy").toarray(), p.A.toarray())
+    x, info = learnsolve.krylov.cg(T, torch.from_numpy(p.b), rtol=1e-8)
+    assert info == 0 and learnsolve.relative_residual(p.A, x.numpy(), p.b) < 1e-8
+    with pytest.raises(ValueError, match="to_device: unknown `target`"):
+        learnsolve.ops.to_device(p.A, "jax")
+    with pytest.raises(TypeError, match="to_device: `A` must be"):
+        learnsolve.ops.to_device(np.eye(3), "torch")
+
+
+def test_to_device_cupy_needs_a_gpu(monkeypatch):
+    monkeypatch.setattr(_backend, "HAS_CUPY", False)
+    with pytest.raises(RuntimeError, match="to_device: CuPy with a CUDA device"):
+        learnsolve.ops.to_device(learnsolve.problems.poisson((4, 4)).A, "cupy")
+
+
+@needs_gpu
+def test_to_device_gpu_paths_agree():
+    import cupy
+
+    A = learnsolve.problems.diffusion(30, variance=1.0, seed=5).A
+    C = learnsolve.ops.to_device(A, "cupy")
+    np.testing.assert_array_equal(C.get().toarray(), A.toarray())
+    T = learnsolve.ops.to_device(C, "torch", device="cuda")  # DLPack, no host copy
+    assert T.device.type == "cuda"
+    np.testing.assert_array_equal(learnsolve.ops.to_device(T, "scipy").toarray(), A.toarray())
+    back = learnsolve.ops.to_device(T, "cupy")
+    x = cupy.arange(A.shape[0], dtype=cupy.float64)
+    np.testing.assert_allclose(cupy.asnumpy(back @ x), A @ np.arange(A.shape[0], dtype=float))

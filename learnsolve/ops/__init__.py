@@ -7,6 +7,7 @@ at call time.
 
 from . import _cuda as cuda
 from ._csr import CSRMatrix, check_csr_arrays, spmv
+from ._device import to_device
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
 from ._multigrid import GridHierarchy
@@ -28,5 +29,6 @@ __all__ = [
     "ichol0",
     "ichol0_shifted",
     "spmv",
+    "to_device",
     "with_fill",
 ]
