@@ -53,6 +53,17 @@ def worse_than(A, M, base, *, steps=10, factor=3.0):
     return None
 
 
+def _warn_fallback(func, why, name):
+    warnings.warn(f"{func}: {why}; falling back to {name}.", RuntimeWarning, stacklevel=3)
+
+
+def _as_fallback(P, why, t0):
+    """Mark ``P`` as the fallback taken for ``why``; its set-up time counts from ``t0``."""
+    P.info["fallback"] = why
+    P.setup_time = time.perf_counter() - t0
+    return P
+
+
 class LearnedFactor:
     """A trained factor model with its metadata; :meth:`aspreconditioner` builds ``M``.
 
@@ -99,12 +110,8 @@ class LearnedFactor:
             why = _usable(F)
         if why is not None:
             fallback = self._fallback()
-            warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
-                          stacklevel=2)
-            P = fallback(A)
-            P.info["fallback"] = why
-            P.setup_time = time.perf_counter() - t0
-            return P
+            _warn_fallback(func, why, fallback.__name__)
+            return _as_fallback(fallback(A), why, t0)
         name = self.name  # the model's name, so a benchmark row says which model ran
         info = {"model": self.name, "method": METHODS[self.model.kind]}
         build = inverse_factored if self.model.kind == "fsai" else factored
@@ -118,11 +125,8 @@ class LearnedFactor:
                     base = fallback(A)
             why = worse_than(A, P, base)
             if why is not None:
-                warnings.warn(f"{func}: {why}; falling back to {fallback.__name__}.", RuntimeWarning,
-                              stacklevel=2)
-                base.info["fallback"] = why
-                base.setup_time = time.perf_counter() - t0
-                return base
+                _warn_fallback(func, why, fallback.__name__)
+                return _as_fallback(base, why, t0)
             P.info["probe"] = "passed"
         P.setup_time = time.perf_counter() - t0
         return P
@@ -140,15 +144,14 @@ class LearnedFactor:
         """The classical preconditioner used when the model's factor is rejected:
         classical FSAI (:func:`~learnsolve.precond.fsai`) on the model's pattern for FSAI models,
         else the incomplete Cholesky factor on it (IC(0) or IC(k))."""
+        pattern = self.model.pattern
         if self.model.kind == "fsai":
-            pattern = self.model.pattern
 
             def fallback(A):
                 return fsai(A, pattern)
 
             fallback.__name__ = "fsai" if pattern == "A2" else f"fsai-{pattern}"
             return fallback
-        pattern = self.model.pattern
         if pattern.startswith("ic"):
             level = int(pattern[2:])
 
