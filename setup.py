@@ -32,7 +32,8 @@ class OptionalBuildExt(build_ext):
             try:
                 super().build_extension(ext)
                 if cflag is None:
-                    warnings.warn("learnsolve: built learnsolve._C without OpenMP (single-threaded)")
+                    warnings.warn("learnsolve: built learnsolve._C without OpenMP (single-threaded)",
+                                  stacklevel=2)
                 return
             except Exception as exc:  # compiler missing or flag unsupported
                 last = exc

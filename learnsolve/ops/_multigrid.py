@@ -153,7 +153,10 @@ class GridHierarchy:
                               fPz, fPy, fPx, sz, self.dim == 3)
         Sc = np.zeros((m, Nc))
         cdelta = GridLevel(Sc, cshape).delta()
-        K_.galerkin(fine.S, Pc, self._terms, fine.delta(), cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
+        active = np.any(fine.S != 0, axis=1)  # a 5-/7-point fine stencil: skip its zero rows
+        terms = self._terms[active[self._terms[:, 3]]]
+        K_.galerkin(fine.S, Pc, terms, np.flatnonzero(active), fine.delta(), cdelta, Sc,
+                    cz0, cz1, cPy, cPx, fPy, fPx, sz)
         return Pc, Sc
 
     def astype(self, dtype):

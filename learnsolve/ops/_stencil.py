@@ -114,13 +114,15 @@ def prolong_add(Pc, offs, ec, xf, z0, z1, fPy, fPx, cPy, cPx, active_z):
 
 
 @numba.njit(parallel=True, cache=True)
-def galerkin(S, Pc, terms, fdelta, cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz):
+def galerkin(S, Pc, terms, active, fdelta, cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz):
     """``Sc = Pᵀ S P`` by stencil arithmetic; ``terms`` rows are (D, qa, qb, o) offset indices.
 
-    ``terms`` must be grouped by ``D`` (as :func:`galerkin_terms` makes them).  Per coarse
-    cell the products ``P[qa, c]·S[o, f + δ_qa]`` are formed once (m² of them) and each
-    output entry is accumulated in a register, so the 2,197 terms of a 3D 27-point
-    product cost one multiply-add each.
+    ``terms`` must be grouped by ``D`` (as :func:`galerkin_terms` makes them) and may
+    leave out the offsets ``o`` whose stencil row is zero; ``active`` lists the offsets
+    that remain.  Per coarse cell the products ``P[qa, c]·S[o, f + δ_qa]`` are formed
+    once and each output entry is accumulated in a register, so the 2,197 terms of a
+    3D 27-point product cost one multiply-add each (about a quarter of them for a
+    7-point fine stencil).
     """
     m = S.shape[0]
     ny = cPy - 2
@@ -137,7 +139,8 @@ def galerkin(S, Pc, terms, fdelta, cdelta, Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
             for qa in range(m):
                 pa = Pc[qa, c]
                 fa = f + fdelta[qa]
-                for o in range(m):
+                for j in range(active.shape[0]):
+                    o = active[j]
                     W[qa, o] = pa * S[o, fa]
             k = 0
             while k < nterm:
