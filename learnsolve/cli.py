@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -28,6 +29,7 @@ def _given(args, **names):
 
 
 def _train(args):
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if args.method == "dcdm":
         from .train import DCDMConfig, fit_dcdm
 
@@ -55,7 +57,7 @@ def _train(args):
     cfg = TrainConfig(kind=args.kind, loss=args.loss, seed=args.seed, **_given(
         args, epochs="epochs", lr="lr", channels="channels", layers="layers", minutes="minutes",
         samples_per_epoch="samples", family="family", pattern="pattern",
-        correction="correction"))
+        correction="correction", sizes="sizes", val_size="val_size"))
     history = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
     best = min(h["val_ratio"] for h in history) if history else float("nan")
     print(f"wrote {args.out} (best validation PCG-iteration ratio {best:.3f} over {len(history)} epochs)")
@@ -120,6 +122,10 @@ def main(argv=None):
     t.add_argument("--samples", type=int, default=None,
                    help="problems (factor) or batches (vcycle) per epoch")
     t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--sizes", type=lambda v: tuple(int(n) for n in v.split(",")), default=None,
+                   help="factor, condiff-2d: grid sides to train on, e.g. 32,64,128")
+    t.add_argument("--val-size", type=int, default=None,
+                   help="factor, condiff-2d: grid side of the validation problems")
     t.add_argument("--channels", type=int, default=None)
     t.add_argument("--layers", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)

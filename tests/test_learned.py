@@ -234,3 +234,15 @@ def test_untrained_fsai_correction_is_classical_fsai():
     G0 = learnsolve.ops.fsai_factor(A, "A2")
     assert G.nnz == G0.nnz
     np.testing.assert_allclose(G.toarray(), G0.toarray(), atol=1e-6 * abs(G0).max())
+
+
+def test_cli_train_creates_the_output_folder(tmp_path):
+    from learnsolve import cli
+
+    out = tmp_path / "new" / "folder" / "m.pt"
+    rc = cli.main(["train", "--kind", "correct", "--loss", "kaporin", "--epochs", "1", "--samples", "1",
+                   "--channels", "4", "--layers", "1", "--sizes", "12,16", "--val-size", "16",
+                   "--out", str(out), "--quiet"])
+    assert rc == 0 and out.exists()
+    meta = learnsolve.pretrained(path=str(out)).meta
+    assert meta["kind"] == "correct" and meta["config"]["sizes"] == [12, 16]
