@@ -30,12 +30,18 @@ def perturbed(dim, seed=0, std=0.2):
     return net.eval()
 
 
-def test_zero_correction_is_exactly_the_vcycle(vcycle2d):
+def test_zero_correction_is_exactly_the_vcycle(vcycle2d, monkeypatch):
     p = learnsolve.problems.diffusion((40, 40), contrast=1e3, seed=4)
     q = LearnedDCDM("z", vcycle2d, DirectionNet(2).eval(), {}).directions(p)
+    assert q.info["correction"].startswith("zero")  # the network is skipped
     v = vcycle2d.aspreconditioner(p.A, p.grid_shape)
     r = np.random.default_rng(1).standard_normal(p.n)
     np.testing.assert_allclose(q @ r, v @ r, rtol=1e-12, atol=1e-14)
+    # the full path through the network gives the same directions
+    monkeypatch.setattr(DirectionNet, "is_zero", property(lambda self: False))
+    full = LearnedDCDM("z", vcycle2d, DirectionNet(2).eval(), {}).directions(p)
+    assert full.info["correction"] == "trained"
+    np.testing.assert_allclose(full @ r, v @ r, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("dim", [2, 3])

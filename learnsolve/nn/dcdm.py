@@ -68,8 +68,8 @@ class DirectionNet(torch.nn.Module):
     >>> S = torch.as_tensor(S, dtype=torch.float32)[None]
     >>> r = torch.randn(1, *S.shape[2:])
     >>> q = net.direction(net.static(S), r, r, r)   # v = s = r for the example
-    >>> bool(torch.equal(q, r))   # zero last layer: the direction is v itself
-    True
+    >>> bool(torch.equal(q, r)), net.is_zero   # zero last layer: the direction is v itself
+    (True, True)
     """
 
     def __init__(self, dim, hidden=8):
@@ -84,6 +84,11 @@ class DirectionNet(torch.nn.Module):
         self.out = conv(hidden, 1, 3, padding=1)
         torch.nn.init.zeros_(self.out.weight)
         torch.nn.init.zeros_(self.out.bias)
+
+    @property
+    def is_zero(self):
+        """Whether the last layer is exactly zero, so every correction is 0 and ``q = v``."""
+        return not (torch.any(self.out.weight != 0) or torch.any(self.out.bias != 0))
 
     def _grid(self, x):
         """(B, C, Pz, Py, Px) → the conv layout ((B, C, Py, Px) in 2D)."""

@@ -64,7 +64,7 @@ class LearnedDCDM:
         """
         import torch
 
-        from ..problems._stencil import interior, offsets, pad
+        from ..problems._stencil import offsets
 
         t0 = time.perf_counter()
         A = getattr(problem, "A", problem)
@@ -76,10 +76,28 @@ class LearnedDCDM:
         H, K, nu = base.hierarchy, base.smoothers, base.nu
         lvl = H.levels[0]
         dim, grid, padded = H.dim, lvl.shape, lvl.padded
-        S = torch.from_numpy(lvl.S.reshape((1, len(offsets(dim))) + padded))
         net = self.net
-        with torch.inference_mode():
-            static = net.static(S)
+        if net.is_zero:  # the correction is exactly 0: q is the V-cycle's output, skip the network
+            def apply(r):
+                return H.vcycle(np.asarray(r, dtype=np.float64), K, nu)
+        else:
+            S = torch.from_numpy(lvl.S.reshape((1, len(offsets(dim))) + padded))
+            with torch.inference_mode():
+                static = net.static(S)
+            apply = self._apply_with_correction(H, K, nu, net, static, grid, padded, dim)
+
+        info = dict(base.info, model=self.name, correction="zero (network skipped)" if net.is_zero
+                    else "trained", vcycle=self.meta.get("vcycle", {}).get("name", self.vcycle.name))
+        P = Preconditioner(apply, base.shape, np.float64, name=self.name, is_linear=False,
+                           is_spd=False, info=info)
+        P.setup_time = time.perf_counter() - t0
+        return P
+
+    @staticmethod
+    def _apply_with_correction(H, K, nu, net, static, grid, padded, dim):
+        import torch
+
+        from ..problems._stencil import interior, pad
 
         def apply(r):
             rp = pad(np.asarray(r, dtype=np.float64), grid).reshape(-1)
@@ -90,11 +108,6 @@ class LearnedDCDM:
                 q = net.direction(static, *t)[0].numpy()
             return interior(q, dim).reshape(-1).copy()
 
-        info = dict(base.info, model=self.name,
-                    vcycle=self.meta.get("vcycle", {}).get("name", self.vcycle.name))
-        P = Preconditioner(apply, base.shape, np.float64, name=self.name, is_linear=False,
-                           is_spd=False, info=info)
-        P.setup_time = time.perf_counter() - t0
-        return P
+        return apply
 
     aspreconditioner = directions
