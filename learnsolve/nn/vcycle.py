@@ -128,7 +128,7 @@ class SmootherNet(torch.nn.Module):
         Sh, inv = scaled_stencil(S, dim)
         feats = torch.cat([Sh[:, :c], Sh[:, c + 1:]], 1).movedim(1, -1)
         kappa = self._mlp(feats.to(next(self.parameters()).dtype)).to(S.dtype).movedim(-1, 1)
-        kappa = kappa + self.omega * F.one_hot(torch.tensor(c), m).to(S.dtype).view(1, m, 1, 1, 1)
+        kappa = kappa + self.omega * F.one_hot(torch.tensor(c), m).to(S.device, S.dtype).view(1, m, 1, 1, 1)
         inner = _sl(dim, S.shape[-3:])
         out = []
         for k, o in enumerate(offs):
@@ -173,6 +173,13 @@ class TorchHierarchy:
             inv.append(sla.inv(Ac))
         self.coarse_inv = torch.as_tensor(np.stack(inv), dtype=dtype)
 
+    def to(self, device):
+        """This hierarchy with its tensors on ``device`` (in place; returns ``self``)."""
+        self.S = [S.to(device) for S in self.S]
+        self.Pc = [P.to(device) for P in self.Pc]
+        self.coarse_inv = self.coarse_inv.to(device)
+        return self
+
     def pad(self, x):
         """(B, n) interior vectors → padded (B, Pz, Py, Px) fine-grid tensors."""
         B = x.shape[0]
@@ -200,14 +207,14 @@ class TorchHierarchy:
         cint = _sl(self.dim, Pc.shape[-3:])
         ec = e[(slice(None),) + cint]
         nz, ny, nx = ec.shape[-3:]
-        out = torch.zeros((e.shape[0],) + tuple(self.padded[l]), dtype=e.dtype)
+        out = torch.zeros((e.shape[0],) + tuple(self.padded[l]), dtype=e.dtype, device=e.device)
         for q, o in enumerate(offs):
             z = slice(2 + o[0], 2 + o[0] + 2 * nz, 2) if self.dim == 3 else slice(0, 1)
             fsl = (slice(None), z, slice(2 + o[1], 2 + o[1] + 2 * ny, 2),
                    slice(2 + o[2], 2 + o[2] + 2 * nx, 2))
             out[fsl] = out[fsl] + Pc[(slice(None), q) + cint] * ec
         # cells beyond the fine interior (ghosts) must stay zero
-        mask = torch.zeros(tuple(self.padded[l]), dtype=e.dtype)
+        mask = torch.zeros(tuple(self.padded[l]), dtype=e.dtype, device=e.device)
         mask[_sl(self.dim, self.padded[l])] = 1
         return out * mask
 

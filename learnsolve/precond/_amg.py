@@ -36,6 +36,12 @@ def amg(A, kind="sa", cycle="V", **kwargs):
     import pyamg
 
     func = "learnsolve.precond.amg"
+    from ._device import device_kind
+
+    if device_kind(A) is not None:
+        raise ValueError(f"{func}: PyAMG builds and applies its hierarchy on the host only; pass a "
+                         "SciPy matrix (learnsolve.ops.to_device(A, 'scipy')), or use gmg / "
+                         "vcycle-2d/3d for a multilevel preconditioner on the device.")
     if kind not in KINDS:
         raise ValueError(f"{func}: unknown `kind`={kind!r}; use one of {KINDS}.")
     with timed() as t:

@@ -44,6 +44,9 @@ class Preconditioner(LinearOperator):
         self.setup_time = float(setup_time)
         self.info = dict(info or {})
 
+    #: what an apply on a device needs (see :mod:`learnsolve.precond._device`), or ``None``
+    recipe = None
+
     def _matvec(self, x):
         x = np.asarray(x).reshape(-1)
         in_dtype = x.dtype

@@ -6,8 +6,10 @@ import numpy as np
 
 from .._validation import as_csr, positive_diagonal
 from ._base import Preconditioner, timed
+from ._device import accepts_device
 
 
+@accepts_device
 def identity(A):
     """The identity map as a :class:`Preconditioner` (no preconditioning).
 
@@ -27,9 +29,12 @@ def identity(A):
         n, dtype = int(A), np.float64
     else:
         n, dtype = A.shape[0], (A.dtype if A.dtype in (np.float32, np.float64) else np.float64)
-    return Preconditioner(lambda r: r.copy(), (n, n), dtype, name="identity")
+    P = Preconditioner(lambda r: r.copy(), (n, n), dtype, name="identity")
+    P.recipe = ("identity",)
+    return P
 
 
+@accepts_device
 def jacobi(A):
     """Jacobi preconditioner ``M⁻¹ = diag(A)⁻¹``.
 
@@ -51,4 +56,6 @@ def jacobi(A):
     with timed() as t:
         A = as_csr(A, func)
         inv_d = (1.0 / positive_diagonal(A, func)).astype(A.dtype)
-    return Preconditioner(lambda r: r * inv_d, A.shape, A.dtype, name="jacobi", setup_time=t[0])
+    P = Preconditioner(lambda r: r * inv_d, A.shape, A.dtype, name="jacobi", setup_time=t[0])
+    P.recipe = ("diag", inv_d)
+    return P

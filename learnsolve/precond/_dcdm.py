@@ -65,11 +65,17 @@ class LearnedDCDM:
         import torch
 
         from ..problems._stencil import offsets
+        from ._device import device_kind, on_device
 
         t0 = time.perf_counter()
         A = getattr(problem, "A", problem)
         if shape is None:
             shape = getattr(problem, "grid_shape", None)
+        if device_kind(A) is not None:  # set up on the host, apply on A's device
+            from ..ops import to_device
+
+            P = self.directions(to_device(A, "scipy"), shape, check=check)
+            return on_device(P, A, func=f"learnsolve.pretrained({self.name!r}).directions")
         base = self.vcycle.aspreconditioner(A, shape, check=check)
         if "fallback" in base.info:
             return base
@@ -90,6 +96,8 @@ class LearnedDCDM:
                     else "trained", vcycle=self.meta.get("vcycle", {}).get("name", self.vcycle.name))
         P = Preconditioner(apply, base.shape, np.float64, name=self.name, is_linear=False,
                            is_spd=False, info=info)
+        if net.is_zero:  # the V-cycle's directions: they run on a device too
+            P.recipe = base.recipe
         P.setup_time = time.perf_counter() - t0
         return P
 

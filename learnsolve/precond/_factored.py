@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from .._validation import as_csr, check_symmetric, positive_diagonal
 from ..ops import SHIFTS, FactorizationBreakdown, TriangularSolver, ichol0_shifted, with_fill
 from ._base import Preconditioner, timed
+from ._device import accepts_device
 
 
 def factored(L, *, name, setup_time=0.0, info=None):
@@ -34,7 +35,9 @@ def factored(L, *, name, setup_time=0.0, info=None):
         return upper.solve(lower.solve(r))
 
     info = dict(info or {}, nnz_L=int(L.nnz), levels=lower.n_levels)
-    return Preconditioner(apply, L.shape, L.dtype, name=name, setup_time=setup_time, info=info)
+    P = Preconditioner(apply, L.shape, L.dtype, name=name, setup_time=setup_time, info=info)
+    P.recipe = ("llt", L)
+    return P
 
 
 def _spd_input(A, func):
@@ -66,6 +69,7 @@ def _incomplete_cholesky(A, omega, func, name, pattern="A"):
     return P
 
 
+@accepts_device
 def ic0(A):
     """Incomplete Cholesky IC(0) on A's lower pattern: ``M = L Lᵀ``.
 
@@ -89,6 +93,7 @@ def ic0(A):
     return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ic0", "ic0")
 
 
+@accepts_device
 def ick(A, level=1):
     """Incomplete Cholesky with level-of-fill ``level``, IC(k): ``M = L Lᵀ`` on the pattern
     of :func:`learnsolve.ops.with_fill` ``(A, f'ic{level}')``.
@@ -118,6 +123,7 @@ def ick(A, level=1):
     return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ick", f"ic{level}", pattern=f"ic{level}")
 
 
+@accepts_device
 def mic0(A, omega=0.97):
     """Relaxed modified incomplete Cholesky MIC(0): dropped fill × ``omega`` goes to the diagonal.
 
@@ -148,6 +154,7 @@ def mic0(A, omega=0.97):
     return _incomplete_cholesky(A, float(omega), "learnsolve.precond.mic0", "mic0")
 
 
+@accepts_device
 def ssor(A, omega=1.0):
     """Symmetric SOR preconditioner ``M = ω/(2-ω) (D/ω + L) (D/ω)⁻¹ (D/ω + L)ᵀ``.
 

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from ..ops import CSRMatrix, fsai_factor
 from ._base import Preconditioner, timed
+from ._device import accepts_device
 from ._factored import _spd_input
 
 
@@ -27,10 +28,13 @@ def inverse_factored(G, *, name, setup_time=0.0, info=None):
     def apply(r):
         return Gt.matvec(Gm.matvec(r))
 
-    return Preconditioner(apply, G.shape, G.dtype, name=name, setup_time=setup_time,
-                          info=dict(info or {}, nnz_G=int(G.nnz)))
+    P = Preconditioner(apply, G.shape, G.dtype, name=name, setup_time=setup_time,
+                       info=dict(info or {}, nnz_G=int(G.nnz)))
+    P.recipe = ("gtg", G)
+    return P
 
 
+@accepts_device
 def fsai(A, pattern="A2"):
     """Classical factorized sparse approximate inverse: ``M⁻¹ = Gᵀ G ≈ A⁻¹``.
 

@@ -97,8 +97,18 @@ class LearnedFactor:
         factor must also pass :func:`worse_than` against that fallback (10 PCG
         steps each), so a model that does not fit ``A`` falls back too.  Set-up
         time includes feature extraction, GNN inference, assembly and the probe.
+
+        ``A`` may also be a cupyx or torch sparse CSR matrix: the factor is then
+        predicted on the host and applied on ``A``'s device (FSAI models on both;
+        IC models on CuPy only, torch having no sparse triangular solve).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
+        from ._device import device_kind, on_device
+
+        if device_kind(A) is not None:  # set up on the host, apply on A's device
+            from ..ops import to_device
+
+            return on_device(self.aspreconditioner(to_device(A, "scipy"), probe=probe), A, func=func)
         t0 = time.perf_counter()
         A = as_csr(A, func)
         check_symmetric(A, func)

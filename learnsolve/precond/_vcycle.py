@@ -20,6 +20,7 @@ import numpy as np
 from .._validation import as_csr, check_symmetric, positive_diagonal
 from ._amg import amg
 from ._base import Preconditioner
+from ._device import accepts_device, device_kind, on_device
 
 
 def contraction(A, apply, n, *, steps=4, seed=0):
@@ -83,6 +84,7 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
     P.hierarchy, P.smoothers, P.nu = H, K, nu
+    P.recipe = ("vcycle", H, K, nu)
     P.setup_time = time.perf_counter() - t0
     return P
 
@@ -99,6 +101,7 @@ def jacobi_smoothers(levels, omega):
     return out
 
 
+@accepts_device
 def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
     """Geometric multigrid V-cycle with damped Jacobi smoothing (the classical baseline).
 
@@ -176,6 +179,11 @@ class LearnedVCycle:
             Precision the cycle is stored and applied in.
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
+        if device_kind(A) is not None:  # set up on the host, apply on A's device
+            from ..ops import to_device
+
+            P = self.aspreconditioner(to_device(A, "scipy"), shape, check=check, dtype=dtype)
+            return on_device(P, A, func=func)
         dim = self.model.dim
         from ..problems import NotAGrid
         from ..problems._stencil import infer_shapes

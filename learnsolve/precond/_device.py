@@ -1,0 +1,213 @@
+"""Preconditioners for matrices that live on a device: cupyx CSR or torch sparse CSR tensors.
+
+A builder handed such a matrix copies it to the host once, sets up there
+(factorization, hierarchy, network inference) and moves what the apply needs
+to the matrix's device, so every apply runs there with no host copy:
+
+- a diagonal (Jacobi): one elementwise product;
+- ``Gᵀ G`` (FSAI, learned FSAI): two device SpMVs;
+- ``(L Lᵀ)⁻¹`` (IC(0), IC(k), MIC(0), SSOR, learned IC): two triangular solves
+  (``cupyx.scipy.sparse.linalg.spsolve_triangular``; torch has no sparse
+  triangular solve, so for torch tensors these builders raise and say which
+  preconditioners work there);
+- a grid V-cycle (``gmg``, ``vcycle-2d``/``-3d``): stencil arithmetic in torch
+  (:class:`learnsolve.nn.TorchHierarchy`); CuPy vectors go to and from torch
+  through DLPack, without a copy.
+
+PyAMG builds and applies its hierarchy on the host only; :func:`learnsolve.precond.amg`
+refuses device matrices.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._base import Preconditioner
+
+
+def device_kind(A):
+    """``'cupy'`` or ``'torch'`` for a device matrix, ``None`` for anything else."""
+    mod = type(A).__module__
+    if mod.startswith("cupyx"):
+        return "cupy"
+    if mod.startswith("torch"):
+        return "torch"
+    return None
+
+
+def accepts_device(builder):
+    """Let ``builder(A, ...)`` take a cupyx or torch CSR matrix (see the module docstring).
+
+    The host preconditioner must carry ``P.recipe``: what its apply needs (set by the builder).
+    """
+
+    @functools.wraps(builder)
+    def wrapper(A, *args, **kwargs):
+        kind = device_kind(A)
+        if kind is None:
+            return builder(A, *args, **kwargs)
+        from ..ops import to_device
+
+        P = builder(to_device(A, "scipy"), *args, **kwargs)
+        return on_device(P, A, func=f"learnsolve.precond.{builder.__name__}")
+
+    return wrapper
+
+
+def _device_of(A, kind):
+    if kind == "torch":
+        return A.device
+    import cupy
+
+    return cupy.cuda.Device()
+
+
+def _vector(v, kind, device, dtype):
+    """Host vector ``v`` as a ``dtype`` vector on the device."""
+    if kind == "torch":
+        import torch
+
+        return torch.as_tensor(np.asarray(v, dtype=dtype), device=device)
+    import cupy
+
+    return cupy.asarray(np.asarray(v, dtype=dtype))
+
+
+def on_device(P, A, *, func):
+    """A :class:`DevicePreconditioner` doing on ``A``'s device what host ``P`` does.
+
+    ``P.recipe`` names the operation: ``('diag', d)``, ``('gtg', G)``,
+    ``('llt', L)``, ``('vcycle', hierarchy, smoothers, nu)`` or ``('identity',)``.
+    """
+    from ..ops import to_device
+
+    kind = device_kind(A)
+    recipe = getattr(P, "recipe", None)
+    if recipe is None:
+        raise ValueError(f"{func}: this preconditioner ({P.name}) runs on the host only; pass a "
+                         "SciPy matrix, or use jacobi, fsai, a factor, gmg or a learned model on "
+                         "device matrices.")
+    device = _device_of(A, kind)
+    dtype = np.dtype(P.dtype)
+    op = recipe[0]
+    if op == "identity":
+        def apply(r):
+            return r * 1
+    elif op == "diag":
+        d = _vector(recipe[1], kind, device, dtype)
+
+        def apply(r):
+            return r * d
+    elif op == "gtg":
+        G = sp.csr_array(recipe[1]).astype(dtype)
+        Gd = to_device(G, kind, device=device)
+        Gtd = to_device(sp.csr_array(G.T), kind, device=device)
+
+        def apply(r):
+            return Gtd @ (Gd @ r)
+    elif op == "llt":
+        apply = _triangular_apply(recipe[1], kind, dtype, func, P.name)
+    elif op == "vcycle":
+        apply = _vcycle_apply(*recipe[1:], kind=kind, device=device)
+    else:  # pragma: no cover - recipes are set by this package
+        raise ValueError(f"{func}: unknown recipe {op!r}")
+    return DevicePreconditioner(apply, P.shape, dtype, name=P.name, is_linear=P.is_linear,
+                                is_spd=P.is_spd, setup_time=P.setup_time,
+                                info=dict(P.info, device=str(device), backend=kind))
+
+
+def _triangular_apply(L, kind, dtype, func, name):
+    if kind == "torch":
+        raise ValueError(
+            f"{func}: {name} needs sparse triangular solves, which torch does not provide; on torch "
+            "tensors use jacobi, fsai, gnn-fsai-a2, gmg or vcycle-2d/3d, or pass a cupyx matrix.")
+    from cupyx.scipy.sparse.linalg import spsolve_triangular
+
+    from ..ops import to_device
+
+    L = sp.csr_array(L).astype(dtype)
+    Ld = to_device(L, "cupy")
+    Ud = to_device(sp.csr_array(L.T), "cupy")
+
+    def apply(r):
+        return spsolve_triangular(Ud, spsolve_triangular(Ld, r, lower=True), lower=False)
+
+    return apply
+
+
+def _vcycle_apply(H, smoothers, nu, *, kind, device):
+    import torch
+
+    from ..nn import TorchHierarchy
+
+    dt = torch.float64 if H.dtype == np.float64 else torch.float32
+    tdev = torch.device("cuda", device.id) if kind == "cupy" else device
+    TH = TorchHierarchy([H], dtype=dt).to(tdev)
+    K = []
+    for level, k in enumerate(smoothers):
+        k = k[0] if isinstance(k, tuple) else k  # (K, Kᵀ) pairs: the torch cycle reads K for both
+        K.append(torch.as_tensor(k, dtype=dt).reshape((1, k.shape[0]) + tuple(TH.padded[level])).to(tdev))
+
+    def vcycle(r):
+        x = TH.vcycle(TH.pad(r.reshape(1, -1).to(dt)), K, nu)
+        return TH.unpad(x).reshape(-1).to(r.dtype)
+
+    if kind == "torch":
+        return vcycle
+
+    import cupy
+
+    def apply(r):
+        return cupy.from_dlpack(vcycle(torch.from_dlpack(r)))
+
+    return apply
+
+
+class DevicePreconditioner(Preconditioner):
+    """A :class:`Preconditioner` whose apply runs on CuPy arrays or torch tensors.
+
+    ``matvec``/``@`` take and return arrays of the device it was built for (no
+    host copy); ``cupyx.scipy.sparse.linalg.cg`` accepts it as ``M``, as does
+    :func:`learnsolve.krylov.cg` with device vectors.  ``info['device']`` and
+    ``info['backend']`` say where it runs.
+
+    Examples
+    --------
+    >>> import torch, learnsolve
+    >>> from learnsolve.ops import to_device
+    >>> p = learnsolve.problems.poisson((32, 32))
+    >>> A = to_device(p.A, "torch")                          # torch sparse CSR (CPU or CUDA)
+    >>> P = learnsolve.pretrained("vcycle-2d").aspreconditioner(A)
+    >>> x, info = learnsolve.krylov.cg(A, torch.from_numpy(p.b), M=P, rtol=1e-8)
+    >>> type(x).__name__, info, P.info["backend"]
+    ('Tensor', 0, 'torch')
+    """
+
+    def _device_call(self, x):
+        if isinstance(x, np.ndarray):
+            raise TypeError(
+                f"{self.name} runs on {self.info.get('backend')} arrays on {self.info.get('device')}; "
+                "got a NumPy array.  Pass device vectors, or build the preconditioner from a SciPy "
+                "matrix for host solves.")
+        shape = tuple(x.shape)
+        return self._apply(x.reshape(-1)).reshape(shape)
+
+    def matvec(self, x):
+        return self._device_call(x)
+
+    def rmatvec(self, x):
+        if not self.is_spd:
+            raise NotImplementedError(f"{self.name}: adjoint of a non-symmetric preconditioner")
+        return self._device_call(x)
+
+    def dot(self, x):
+        return self._device_call(x)
+
+    def __matmul__(self, x):
+        return self._device_call(x)
+
+    def __call__(self, x):
+        return self._device_call(x)
