@@ -141,3 +141,23 @@ def test_cupyx_cg_converges_with_every_preconditioner(name):
     x, info = cspla.cg(A, b, M=P, maxiter=5000, **{tol: 1e-8})
     assert info == 0
     assert learnsolve.relative_residual(p.A, cupy.asnumpy(x), p.b) <= 1e-7
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["vcycle-2d", "gmg-jacobi"])
+def test_gpu_vcycle_set_up_on_device_matches_cpu_iterations(name):
+    """Set-up and apply on the GPU; iterations within ±1 of the CPU cycle's (issue 6)."""
+    import cupy
+
+    from learnsolve.ops import to_device
+
+    p = learnsolve.problems.diffusion(128, contrast=1e4, covariance="gaussian", seed=3)
+    P = learnsolve.precond.build(name, to_device(p.A, "cupy"), grid_shape=p.grid_shape)
+    assert P.info["setup"] == "device" and P.info["backend"] == "cupy"
+    res_gpu, res_cpu = [], []
+    x, info = learnsolve.krylov.cg(to_device(p.A, "cupy"), cupy.asarray(p.b), rtol=1e-8, M=P,
+                                   residuals=res_gpu)
+    assert info == 0 and learnsolve.relative_residual(p.A, cupy.asnumpy(x), p.b) <= 1e-8
+    H = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
+    learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=H, residuals=res_cpu)
+    assert abs(len(res_gpu) - len(res_cpu)) <= 1

@@ -69,3 +69,59 @@ def test_device_preconditioner_refuses_host_arrays(problem):
     P = learnsolve.precond.jacobi(T)
     with pytest.raises(TypeError, match="got a NumPy array"):
         P @ p.b
+
+
+@pytest.mark.parametrize("make", [
+    lambda: learnsolve.problems.poisson((16, 16)),
+    lambda: learnsolve.problems.diffusion((37, 50), contrast=1e4, seed=1),  # odd and even sides
+    lambda: learnsolve.problems.diffusion((10, 12, 9), dim=3, variance=2.0, seed=2),
+])
+def test_torch_hierarchy_setup_matches_numba(make):
+    """Stencils, black-box interpolation and Galerkin operators built in torch = the numba ones."""
+    from learnsolve.ops import GridHierarchy
+    from learnsolve.ops._grid_torch import grid_stencil_torch, hierarchy_torch
+    from learnsolve.problems import grid_stencil
+
+    p = make()
+    S, shape = grid_stencil(p.A, p.grid_shape)
+    St = grid_stencil_torch(to_device(p.A, "torch"), p.grid_shape)
+    np.testing.assert_array_equal(St.numpy(), S)
+    H = GridHierarchy(S, shape)
+    stencils, interps, shapes, cinv = hierarchy_torch(St, shape)
+    assert shapes == [lvl.shape for lvl in H.levels]
+    m = S.shape[0]
+    for lvl, St_l in zip(H.levels, stencils):
+        np.testing.assert_allclose(St_l.numpy().reshape(m, -1), lvl.S, rtol=1e-12,
+                                   atol=1e-12 * np.abs(lvl.S).max())
+    for lvl, Pc in zip(H.levels, interps):
+        np.testing.assert_allclose(Pc.numpy().reshape(m, -1), lvl.Pc, rtol=1e-10, atol=1e-12)
+    from learnsolve.problems._stencil import stencil_to_csr
+
+    Ac = stencil_to_csr(H.levels[-1].S.reshape((m,) + H.levels[-1].padded), shapes[-1]).toarray()
+    np.testing.assert_allclose(cinv.numpy() @ Ac, np.eye(Ac.shape[0]), atol=1e-9)
+
+
+def test_device_vcycle_is_set_up_on_the_device(problem):
+    _, T = problem
+    P = learnsolve.pretrained("vcycle-2d").aspreconditioner(T)
+    assert P.info["setup"] == "device" and P.info["device"] == "cpu" and 0 < P.info["rho"] < 0.5
+
+
+def test_device_vcycle_refuses_a_nonsymmetric_matrix():
+    p = learnsolve.problems.poisson((12, 12))
+    A = p.A.tolil()
+    A[5, 6] = -2.0
+    with pytest.raises(ValueError, match="not symmetric"):
+        learnsolve.precond.gmg(to_device(A.tocsr(), "torch"))
+
+
+def test_device_vcycle_falls_back_to_jacobi_when_the_check_fails(problem, monkeypatch):
+    from learnsolve.precond import _vcycle_device
+
+    p, T = problem
+    monkeypatch.setattr(_vcycle_device, "_contraction", lambda *a, **k: float("nan"))
+    with pytest.warns(RuntimeWarning, match="falling back to Jacobi on the device"):
+        P = learnsolve.pretrained("vcycle-2d").aspreconditioner(T)
+    assert P.name == "jacobi" and "fallback" in P.info
+    r = np.random.default_rng(3).standard_normal(p.n)
+    np.testing.assert_allclose((P @ torch.from_numpy(r)).numpy(), r / p.A.diagonal(), rtol=1e-12)

@@ -18,14 +18,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..problems._stencil import offsets
+from ..problems._stencil import interior_slices, offsets, padded_shape
 
 
 def _sl(dim, P, o=(0, 0, 0)):
     """Slices of the interior of a padded ``(Pz, Py, Px)`` grid shifted by offset ``o``."""
-    Pz, Py, Px = P
-    z = slice(1 + o[0], Pz - 1 + o[0]) if dim == 3 else slice(0, 1)
-    return (z, slice(1 + o[1], Py - 1 + o[1]), slice(1 + o[2], Px - 1 + o[2]))
+    return interior_slices(dim, P, o)
 
 
 def _pad(x, dim):
@@ -173,11 +171,16 @@ class TorchHierarchy:
             inv.append(sla.inv(Ac))
         self.coarse_inv = torch.as_tensor(np.stack(inv), dtype=dtype)
 
-    def to(self, device):
-        """This hierarchy with its tensors on ``device`` (in place; returns ``self``)."""
-        self.S = [S.to(device) for S in self.S]
-        self.Pc = [P.to(device) for P in self.Pc]
-        self.coarse_inv = self.coarse_inv.to(device)
+    @classmethod
+    def from_levels(cls, stencils, interps, shapes, coarse_inv):
+        """One hierarchy from per-level tensors (:func:`learnsolve.ops.hierarchy_torch`), batch of 1."""
+        self = cls.__new__(cls)
+        self.dim = len(shapes[0])
+        self.shapes = [tuple(s) for s in shapes]
+        self.padded = [padded_shape(s) for s in self.shapes]
+        self.S = [S[None] for S in stencils]
+        self.Pc = [P[None] for P in interps]
+        self.coarse_inv = coarse_inv[None]
         return self
 
     def pad(self, x):

@@ -91,5 +91,9 @@ def to_device(A, target, *, device=None):
         indptr, indices, data = (torch.from_numpy(np.asarray(a)) for a in (indptr, indices, data))
     elif kind == "cupy":
         indptr, indices, data = (torch.from_numpy(a.get()) for a in (indptr, indices, data))
-    return torch.sparse_csr_tensor(indptr.to(device, torch.int64), indices.to(device, torch.int64),
-                                   data.to(device), size=shape)
+    import warnings
+
+    with warnings.catch_warnings():  # "sparse CSR support is in beta" on every construction
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(indptr.to(device, torch.int64), indices.to(device, torch.int64),
+                                       data.to(device), size=shape, check_invariants=False)

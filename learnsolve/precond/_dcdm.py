@@ -65,17 +65,22 @@ class LearnedDCDM:
         import torch
 
         from ..problems._stencil import offsets
-        from ._device import device_kind, on_device
+        from ._device import device_kind
 
         t0 = time.perf_counter()
         A = getattr(problem, "A", problem)
         if shape is None:
             shape = getattr(problem, "grid_shape", None)
-        if device_kind(A) is not None:  # set up on the host, apply on A's device
-            from ..ops import to_device
-
-            P = self.directions(to_device(A, "scipy"), shape, check=check)
-            return on_device(P, A, func=f"learnsolve.pretrained({self.name!r}).directions")
+        if device_kind(A) is not None:
+            func = f"learnsolve.pretrained({self.name!r}).directions"
+            if not self.net.is_zero:
+                raise ValueError(f"{func}: a trained DCDM correction runs on the host only; pass "
+                                 "a SciPy matrix, or use the V-cycle on the device.")
+            # zero correction: the V-cycle's directions, set up and applied on the device
+            P = self.vcycle.aspreconditioner(A, shape, check=check)
+            P.name, P.is_linear, P.is_spd = self.name, False, False
+            P.info.update(model=self.name, correction="zero (network skipped)")
+            return P
         base = self.vcycle.aspreconditioner(A, shape, check=check)
         if "fallback" in base.info:
             return base
@@ -96,8 +101,6 @@ class LearnedDCDM:
                     else "trained", vcycle=self.meta.get("vcycle", {}).get("name", self.vcycle.name))
         P = Preconditioner(apply, base.shape, np.float64, name=self.name, is_linear=False,
                            is_spd=False, info=info)
-        if net.is_zero:  # the V-cycle's directions: they run on a device too
-            P.recipe = base.recipe
         P.setup_time = time.perf_counter() - t0
         return P
 

@@ -10,9 +10,8 @@ to the matrix's device, so every apply runs there with no host copy:
   (``cupyx.scipy.sparse.linalg.spsolve_triangular``; torch has no sparse
   triangular solve, so for torch tensors these builders raise and say which
   preconditioners work there);
-- a grid V-cycle (``gmg``, ``vcycle-2d``/``-3d``): stencil arithmetic in torch
-  (:class:`learnsolve.nn.TorchHierarchy`); CuPy vectors go to and from torch
-  through DLPack, without a copy.
+- a grid V-cycle (``gmg``, ``vcycle-2d``/``-3d``, zero-correction DCDM) is
+  set up on the device too, see :mod:`learnsolve.precond._vcycle_device`.
 
 PyAMG builds and applies its hierarchy on the host only; :func:`learnsolve.precond.amg`
 refuses device matrices.
@@ -80,7 +79,7 @@ def on_device(P, A, *, func):
     """A :class:`DevicePreconditioner` doing on ``A``'s device what host ``P`` does.
 
     ``P.recipe`` names the operation: ``('diag', d)``, ``('gtg', G)``,
-    ``('llt', L)``, ``('vcycle', hierarchy, smoothers, nu)`` or ``('identity',)``.
+    ``('llt', L)`` or ``('identity',)``.
     """
     from ..ops import to_device
 
@@ -110,8 +109,6 @@ def on_device(P, A, *, func):
             return Gtd @ (Gd @ r)
     elif op == "llt":
         apply = _triangular_apply(recipe[1], kind, dtype, func, P.name)
-    elif op == "vcycle":
-        apply = _vcycle_apply(*recipe[1:], kind=kind, device=device)
     else:  # pragma: no cover - recipes are set by this package
         raise ValueError(f"{func}: unknown recipe {op!r}")
     return DevicePreconditioner(apply, P.shape, dtype, name=P.name, is_linear=P.is_linear,
@@ -134,34 +131,6 @@ def _triangular_apply(L, kind, dtype, func, name):
 
     def apply(r):
         return spsolve_triangular(Ud, spsolve_triangular(Ld, r, lower=True), lower=False)
-
-    return apply
-
-
-def _vcycle_apply(H, smoothers, nu, *, kind, device):
-    import torch
-
-    from ..nn import TorchHierarchy
-
-    dt = torch.float64 if H.dtype == np.float64 else torch.float32
-    tdev = torch.device("cuda", device.id) if kind == "cupy" else device
-    TH = TorchHierarchy([H], dtype=dt).to(tdev)
-    K = []
-    for level, k in enumerate(smoothers):
-        k = k[0] if isinstance(k, tuple) else k  # (K, Kᵀ) pairs: the torch cycle reads K for both
-        K.append(torch.as_tensor(k, dtype=dt).reshape((1, k.shape[0]) + tuple(TH.padded[level])).to(tdev))
-
-    def vcycle(r):
-        x = TH.vcycle(TH.pad(r.reshape(1, -1).to(dt)), K, nu)
-        return TH.unpad(x).reshape(-1).to(r.dtype)
-
-    if kind == "torch":
-        return vcycle
-
-    import cupy
-
-    def apply(r):
-        return cupy.from_dlpack(vcycle(torch.from_dlpack(r)))
 
     return apply
 

@@ -20,7 +20,7 @@ import numpy as np
 from .._validation import as_csr, check_symmetric, positive_diagonal
 from ._amg import amg
 from ._base import Preconditioner
-from ._device import accepts_device, device_kind, on_device
+from ._device import device_kind
 
 
 def contraction(A, apply, n, *, steps=4, seed=0):
@@ -84,7 +84,6 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
     P.hierarchy, P.smoothers, P.nu = H, K, nu
-    P.recipe = ("vcycle", H, K, nu)
     P.setup_time = time.perf_counter() - t0
     return P
 
@@ -101,7 +100,6 @@ def jacobi_smoothers(levels, omega):
     return out
 
 
-@accepts_device
 def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
     """Geometric multigrid V-cycle with damped Jacobi smoothing (the classical baseline).
 
@@ -109,7 +107,9 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
     ----------
     A : sparse matrix
         SPD, coupling only neighbouring cells of a 2D or 3D grid (5/9-point or
-        7/27-point stencils).
+        7/27-point stencils).  A cupyx or torch sparse CSR matrix gets the
+        cycle set up and applied on its device (its check falls back to
+        Jacobi there).
     shape : tuple of int, optional
         Grid shape (C order); inferred for square and cube grids.
     omega : float
@@ -130,9 +130,17 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
     >>> info
     0
     """
+    func = "learnsolve.precond.gmg"
+    kind = device_kind(A)
+    if kind is not None:
+        from ._vcycle_device import device_vcycle, jacobi_smoothers_torch
+
+        dim = len(shape) if shape is not None else 2
+        return device_vcycle(A, kind, jacobi_smoothers_torch(omega), shape=shape, dim=dim, nu=nu,
+                             name="gmg-jacobi", func=func, check=check, dtype=dtype,
+                             info={"omega": omega})
     return grid_vcycle(A, lambda levels: jacobi_smoothers(levels, omega), shape=shape, nu=nu,
-                       name="gmg-jacobi", func="learnsolve.precond.gmg", check=check,
-                       info={"omega": omega}, dtype=dtype)
+                       name="gmg-jacobi", func=func, check=check, info={"omega": omega}, dtype=dtype)
 
 
 class LearnedVCycle:
@@ -165,12 +173,28 @@ class LearnedVCycle:
                 out.append(np.ascontiguousarray(K))
         return out
 
+    def torch_smoothers(self, stencils):
+        """Smoother stencils for padded torch stencils (batch of 1) on their device (float32
+        inference, the stencils' dtype out)."""
+        import copy
+
+        import torch
+
+        device = stencils[0].device
+        model = self.model if device.type == "cpu" else copy.deepcopy(self.model).to(device)
+        with torch.no_grad():
+            return [model.smoother(S.to(torch.float32)).to(S.dtype) for S in stencils]
+
     def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64):
         """Build the learned V-cycle for ``A`` (a 2D/3D grid stencil matrix).
 
         Parameters
         ----------
         A : sparse matrix
+            SciPy; or a cupyx / torch sparse CSR matrix, whose cycle is then set
+            up and applied on its device with no host step (stencils,
+            interpolation, Galerkin, network, checks; a failed check falls
+            back to Jacobi there).
         shape : tuple of int, optional
             Grid shape; inferred for square (2D) and cube (3D) grids.
         check : bool
@@ -179,12 +203,20 @@ class LearnedVCycle:
             Precision the cycle is stored and applied in.
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
-        if device_kind(A) is not None:  # set up on the host, apply on A's device
-            from ..ops import to_device
-
-            P = self.aspreconditioner(to_device(A, "scipy"), shape, check=check, dtype=dtype)
-            return on_device(P, A, func=func)
         dim = self.model.dim
+        kind = device_kind(A)
+        if kind is not None:  # set up and apply on A's device
+            from ._vcycle_device import device_vcycle
+
+            if shape is not None and len(shape) != dim:
+                from ..problems import NotAGrid
+
+                raise NotAGrid(f"{func}: this model is for {dim}D grids but `shape` is "
+                               f"{tuple(shape)}; use learnsolve.pretrained('{self.family}-"
+                               f"{len(shape)}d').")
+            return device_vcycle(A, kind, self.torch_smoothers, shape=shape, dim=dim,
+                                 nu=int(self.meta.get("nu", 1)), name=self.name, func=func,
+                                 check=check, dtype=dtype, info={"model": self.name})
         from ..problems import NotAGrid
         from ..problems._stencil import infer_shapes
 

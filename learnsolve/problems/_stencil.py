@@ -54,6 +54,13 @@ def pad(x, shape):
     return out
 
 
+def interior_slices(dim, padded, shift=(0, 0, 0)):
+    """Slices of the interior cells of a padded ``(Pz, Py, Px)`` grid, shifted by ``shift`` cells."""
+    Pz, Py, Px = padded
+    z = slice(1 + shift[0], Pz - 1 + shift[0]) if dim == 3 else slice(0, 1)
+    return z, slice(1 + shift[1], Py - 1 + shift[1]), slice(1 + shift[2], Px - 1 + shift[2])
+
+
 def interior(arr, dim):
     """View of the interior (non-ghost) cells of padded array(s): last three axes."""
     if dim == 2:
