@@ -14,8 +14,10 @@ def _bench(args):
     methods = [m.strip() for m in args.precond.split(",") if m.strip()]
     problems = [bench.make_problem(s) for s in specs]
     results = bench.run(problems, methods, rtol=args.rtol, repeats=args.repeats,
-                        maxiter=args.maxiter, progress=not args.quiet, budget=args.budget)
-    md, paths = bench.write(results, args.out, rtol=args.rtol, machine=bench.machine_info(),
+                        maxiter=args.maxiter, progress=not args.quiet, budget=args.budget,
+                        device=args.device)
+    md, paths = bench.write(results, args.out, rtol=args.rtol,
+                            machine=bench.machine_info(device=args.device),
                             plot=not args.no_plot)
     print(md)
     print("wrote " + ", ".join(paths))
@@ -94,6 +96,10 @@ def main(argv=None):
     b.add_argument("--budget", type=float, default=None,
                    help="seconds per method and problem: stop repeating a slow method once its runs "
                         "took this long (the table says how many ran)")
+    b.add_argument("--device", default="cpu", choices=["cpu", "cuda", "torch-cpu"],
+                   help="where to run: the host, a CUDA GPU through CuPy (plus the GPU baselines "
+                        "cupyx-cg and cupyx-jacobi; PyAMG rows run on the host CPU), or torch "
+                        "tensors on the CPU (the device code path without a GPU)")
     b.add_argument("--out", default="results")
     b.add_argument("--no-plot", action="store_true")
     b.add_argument("--quiet", action="store_true")

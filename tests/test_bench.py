@@ -49,3 +49,18 @@ def test_budget_stops_repeating_and_the_report_says_so():
     assert rows[-1].repeats == 3 and rows[-1].info == 0
     md = bench.markdown(rows, rtol=1e-6)
     assert "jacobi (1 of 3 runs)" in md and "| ic0 |" in md
+
+
+def test_bench_on_torch_tensors_runs_the_device_path(capsys):
+    pytest.importorskip("torch")
+    p = bench.make_problem("diffusion:32:contrast=1e3")
+    results = bench.run([p], ["jacobi", "vcycle-2d", "ic0", "amg-sa"], repeats=1, progress=False,
+                        device="torch-cpu")
+    rows = {r.method: r for r in results}
+    assert set(rows) == {"jacobi", "vcycle-2d", "amg-sa"}  # IC(0) has no torch path: no row
+    assert "skipped ic0 on torch-cpu" in capsys.readouterr().err
+    for r in rows.values():
+        assert r.info == 0 and r.relres <= 1e-6
+    host = {r.method: r for r in bench.run([p], ["jacobi", "vcycle-2d"], repeats=1, progress=False)}
+    assert abs(rows["vcycle-2d"].iterations - host["vcycle-2d"].iterations) <= 1
+    assert "torch" in bench.machine_info(device="torch-cpu")

@@ -161,3 +161,16 @@ def test_gpu_vcycle_set_up_on_device_matches_cpu_iterations(name):
     H = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
     learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=H, residuals=res_cpu)
     assert abs(len(res_gpu) - len(res_cpu)) <= 1
+
+
+@needs_gpu
+def test_bench_on_the_gpu_with_cupyx_baselines_and_host_amg(tmp_path):
+    from learnsolve import bench
+
+    p = bench.make_problem("diffusion:64:contrast=1e3")
+    rows = {r.method: r for r in bench.run([p], ["cupyx-cg", "cupyx-jacobi", "vcycle-2d", "amg-sa"],
+                                           repeats=1, progress=False, device="cuda")}
+    assert set(rows) == {"cupyx-cg", "cupyx-jacobi", "vcycle-2d", "amg-sa"}
+    for r in rows.values():
+        assert r.info == 0 and r.relres <= 1e-5
+    assert "GPU:" in bench.machine_info(device="cuda")

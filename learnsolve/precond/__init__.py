@@ -9,6 +9,7 @@ from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
 from ._dcdm import LearnedDCDM
+from ._device import DevicePreconditioner, NoDevicePath
 from ._factored import factored, ic0, ick, mic0, ssor
 from ._fsai import fsai, inverse_factored
 from ._tuned import OmegaTuner, matrix_features, tuned
@@ -61,6 +62,6 @@ def build(name, A, *, grid_shape=None):
     )
 
 
-__all__ = ["GRID_BUILDERS", "LearnedDCDM", "LearnedVCycle", "OmegaTuner", "Preconditioner", "amg", "build",
-           "factored", "fsai", "gmg", "ic0", "ick", "identity", "inverse_factored", "jacobi",
-           "matrix_features", "mic0", "ssor", "tuned"]
+__all__ = ["GRID_BUILDERS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle", "NoDevicePath",
+           "OmegaTuner", "Preconditioner", "amg", "build", "factored", "fsai", "gmg", "ic0", "ick",
+           "identity", "inverse_factored", "jacobi", "matrix_features", "mic0", "ssor", "tuned"]

@@ -36,10 +36,10 @@ def amg(A, kind="sa", cycle="V", **kwargs):
     import pyamg
 
     func = "learnsolve.precond.amg"
-    from ._device import device_kind
+    from ._device import NoDevicePath, device_kind
 
     if device_kind(A) is not None:
-        raise ValueError(f"{func}: PyAMG builds and applies its hierarchy on the host only; pass a "
+        raise NoDevicePath(f"{func}: PyAMG builds and applies its hierarchy on the host only; pass a "
                          "SciPy matrix (learnsolve.ops.to_device(A, 'scipy')), or use gmg / "
                          "vcycle-2d/3d for a multilevel preconditioner on the device.")
     if kind not in KINDS:

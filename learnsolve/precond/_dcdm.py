@@ -65,7 +65,7 @@ class LearnedDCDM:
         import torch
 
         from ..problems._stencil import offsets
-        from ._device import device_kind
+        from ._device import NoDevicePath, device_kind
 
         t0 = time.perf_counter()
         A = getattr(problem, "A", problem)
@@ -74,7 +74,7 @@ class LearnedDCDM:
         if device_kind(A) is not None:
             func = f"learnsolve.pretrained({self.name!r}).directions"
             if not self.net.is_zero:
-                raise ValueError(f"{func}: a trained DCDM correction runs on the host only; pass "
+                raise NoDevicePath(f"{func}: a trained DCDM correction runs on the host only; pass "
                                  "a SciPy matrix, or use the V-cycle on the device.")
             # zero correction: the V-cycle's directions, set up and applied on the device
             P = self.vcycle.aspreconditioner(A, shape, check=check)

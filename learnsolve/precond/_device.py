@@ -27,6 +27,10 @@ import scipy.sparse as sp
 from ._base import Preconditioner
 
 
+class NoDevicePath(ValueError):
+    """A preconditioner that cannot run on the device it was asked to (the message says why)."""
+
+
 def device_kind(A):
     """``'cupy'`` or ``'torch'`` for a device matrix, ``None`` for anything else."""
     mod = type(A).__module__
@@ -86,7 +90,7 @@ def on_device(P, A, *, func):
     kind = device_kind(A)
     recipe = getattr(P, "recipe", None)
     if recipe is None:
-        raise ValueError(f"{func}: this preconditioner ({P.name}) runs on the host only; pass a "
+        raise NoDevicePath(f"{func}: this preconditioner ({P.name}) runs on the host only; pass a "
                          "SciPy matrix, or use jacobi, fsai, a factor, gmg or a learned model on "
                          "device matrices.")
     device = _device_of(A, kind)
@@ -118,7 +122,7 @@ def on_device(P, A, *, func):
 
 def _triangular_apply(L, kind, dtype, func, name):
     if kind == "torch":
-        raise ValueError(
+        raise NoDevicePath(
             f"{func}: {name} needs sparse triangular solves, which torch does not provide; on torch "
             "tensors use jacobi, fsai, gnn-fsai-a2, gmg or vcycle-2d/3d, or pass a cupyx matrix.")
     from cupyx.scipy.sparse.linalg import spsolve_triangular
