@@ -119,7 +119,8 @@ def test_device_vcycle_falls_back_to_jacobi_when_the_check_fails(problem, monkey
     from learnsolve.precond import _vcycle_device
 
     p, T = problem
-    monkeypatch.setattr(_vcycle_device, "_contraction", lambda *a, **k: float("nan"))
+    monkeypatch.setattr(_vcycle_device, "_start_vector", lambda TH: TH.pad(
+        torch.full((1, int(np.prod(TH.shapes[0]))), float("nan"), dtype=TH.S[0].dtype)))
     with pytest.warns(RuntimeWarning, match="falling back to Jacobi on the device"):
         P = learnsolve.pretrained("vcycle-2d").aspreconditioner(T)
     assert P.name == "jacobi" and "fallback" in P.info

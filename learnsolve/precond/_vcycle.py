@@ -23,16 +23,16 @@ from ._base import Preconditioner
 from ._device import device_kind
 
 
-def contraction(A, apply, n, *, steps=4, seed=0):
-    """Estimate ``ρ(I - M A)`` by power iteration in the ``A``-norm (``nan`` if it blew up)."""
-    e = np.random.default_rng(seed).standard_normal(n)
+def contraction(matvec, apply, e, *, steps=4):
+    """Estimate ``ρ(I - M A)`` by power iteration in the ``A``-norm from ``e`` (``nan`` if it
+    blew up).  ``e`` may be a NumPy array or a torch tensor (``matvec``/``apply`` act on it)."""
     rate = np.nan
-    Ae = A @ e
-    norm = float(np.sqrt(e @ Ae))
+    Ae = matvec(e)
+    norm = float((e * Ae).sum()) ** 0.5
     for _ in range(steps):
         e = e - apply(Ae)
-        Ae = A @ e
-        new = float(np.sqrt(max(e @ Ae, 0.0)))
+        Ae = matvec(e)
+        new = max(float((e * Ae).sum()), 0.0) ** 0.5
         if not np.isfinite(new) or norm == 0:
             return np.nan
         rate, norm = new / norm, new
@@ -70,7 +70,8 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
 
     info = dict(info or {}, levels=len(H.levels), grid=tuple(shape), nu=nu, dtype=str(dtype),
                 operator_complexity=round(H.operator_complexity, 3))
-    rho = contraction(A, apply, A.shape[0]) if check else None
+    e = np.random.default_rng(0).standard_normal(A.shape[0])
+    rho = contraction(lambda v: A @ v, apply, e) if check else None
     if check and not (rho < 0.995):
         why = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
                f"(estimated ρ(I − M A) = {rho:.3g})")

@@ -53,28 +53,14 @@ def _check_stencils(S, dim, func):
                              "from its mirror); pass an SPD matrix.")
 
 
-def _contraction(TH, K, nu, steps=4, seed=0):
-    """``ρ(I − M A)`` estimated by power iteration in the ``A``-norm, on the device."""
+def _start_vector(TH, seed=0):
+    """A seeded random padded fine-grid vector on the hierarchy's device (drawn on the host)."""
     import torch
-
-    from ..nn.vcycle import stencil_matvec
 
     S = TH.S[0]
     g = torch.Generator(device="cpu").manual_seed(seed)
-    e = TH.pad(torch.randn((1, int(np.prod(TH.shapes[0]))), generator=g, dtype=S.dtype).to(S.device))
-    Ae = stencil_matvec(S, e, TH.dim)
-    norm = float(torch.sqrt((e * Ae).sum()))
-    rate = float("nan")
-    for _ in range(steps):
-        e = e - TH.vcycle(Ae, K, nu)
-        Ae = stencil_matvec(S, e, TH.dim)
-        new = float(torch.sqrt(torch.clamp((e * Ae).sum(), min=0.0)))
-        if not np.isfinite(new) or norm == 0:
-            return float("nan")
-        rate, norm = new / norm, new
-        if norm == 0:
-            return 0.0
-    return rate
+    n = int(np.prod(TH.shapes[0]))
+    return TH.pad(torch.randn((1, n), generator=g, dtype=S.dtype).to(S.device))
 
 
 def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
@@ -109,7 +95,11 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
     K = [k.to(tdtype) for k in smoothers([s[None] for s in stencils[:-1]])]
     TH = TorchHierarchy.from_levels([s.to(tdtype) for s in stencils], [p.to(tdtype) for p in interps],
                                     shapes, cinv.to(tdtype))
-    rho = _contraction(TH, K, nu) if check else None
+    from ..nn.vcycle import stencil_matvec
+    from ._vcycle import contraction
+
+    rho = contraction(lambda v: stencil_matvec(TH.S[0], v, TH.dim), lambda r: TH.vcycle(r, K, nu),
+                      _start_vector(TH)) if check else None
     info = dict(info or {}, levels=len(shapes), grid=shape, nu=nu, dtype=str(np.dtype(dtype)),
                 device=str(device), backend=kind, setup="device")
     if check and not (rho < 0.995):
