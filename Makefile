@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-petsc bench-fem lint clean
+.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu bench-petsc bench-fem lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -71,6 +71,9 @@ bench-kernels: $(STAMP)
 
 bench-vcycle: $(STAMP)
 	$(BIN)/python benchmarks/vcycle_scaling.py --maxiter 1000
+
+bench-gpu: $(STAMP)  # on a GPU machine with CuPy
+	$(BIN)/python benchmarks/gpu_table.py
 
 bench-petsc: $(PSTAMP)
 	$(PBIN)/python benchmarks/petsc_table.py

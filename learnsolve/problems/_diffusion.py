@@ -58,6 +58,8 @@ def diffusion(n, *, dim=2, variance=1.0, covariance="exponential", length_scale=
         k, family = np.where(g > 0, float(contrast), 1.0), "piecewise"
     A = assemble(shape, *face_coefficients(k))
     tag = f"c{contrast:g}" if contrast is not None else f"var{variance:g}"
+    if covariance != "exponential":  # the default is left out of the name
+        tag += f"-{covariance}"
     name = f"diffusion-{family}-{'x'.join(map(str, shape))}-{tag}-s{seed}"
     meta = {"family": family, "variance": variance, "covariance": covariance,
             "length_scale": length_scale, "contrast": contrast, "seed": seed, "rhs": rhs}
