@@ -28,7 +28,7 @@ class Placement:
             raise ValueError(f"learnsolve.bench: unknown `device`={device!r}; use one of {DEVICES}.")
         from ..ops import to_device
 
-        self.device = device
+        self.problem, self.device = problem, device
         if device == "cpu":
             self.A, self.b = problem.A, problem.b
             self.sync = lambda: None
@@ -58,7 +58,7 @@ class Placement:
         return self.A, self.b, self.sync, self.to_host
 
 
-def cupyx_solver(method):
+def cupyx_solver():
     """A ``krylov.cg``-shaped solver that runs ``cupyx.scipy.sparse.linalg.cg`` (GPU baselines)."""
     import inspect
 

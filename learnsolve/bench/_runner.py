@@ -67,7 +67,7 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
             break
         t0 = time.perf_counter()
         if method in CUPYX_BASELINES:
-            M, solve = cupyx_preconditioner(method, A), cupyx_solver(method)
+            M, solve = cupyx_preconditioner(method, A), cupyx_solver()
         else:
             M = precond.build(method, A, grid_shape=problem.grid_shape)
             solve = solver if getattr(M, "is_linear", True) else nonlinear_solver
@@ -108,22 +108,23 @@ def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=T
     device path are skipped there, except PyAMG, which runs on the host.
     """
     from ._device import Placement
+
     jobs = [(p, m) for p in problem_list for m in methods]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="bench", unit="run")
-    results, placed = [], {}
+    results, placement = [], None
     with blas_single_thread():
         for p, m in jobs:
             if bar is not None:
                 bar.set_postfix_str(f"{p.name} / {m}")
-            if id(p) not in placed:
-                placed = {id(p): Placement(p, device)}  # one problem on the device at a time
+            if placement is None or placement.problem is not p:
+                placement = Placement(p, device)  # one problem on the device at a time
             try:
                 results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter,
-                                       budget=budget, placement=placed[id(p)]))
+                                       budget=budget, placement=placement))
             except NotAGrid:  # a grid method on a general matrix: not applicable, no row
                 pass
             except NoDevicePath as err:  # e.g. IC(0) on torch tensors: not applicable, no row

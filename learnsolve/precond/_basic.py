@@ -9,7 +9,7 @@ from ._base import Preconditioner, timed
 from ._device import accepts_device
 
 
-@accepts_device
+@accepts_device("identity")
 def identity(A):
     """The identity map as a :class:`Preconditioner` (no preconditioning).
 
@@ -34,7 +34,7 @@ def identity(A):
     return P
 
 
-@accepts_device
+@accepts_device("diag")
 def jacobi(A):
     """Jacobi preconditioner ``M⁻¹ = diag(A)⁻¹``.
 

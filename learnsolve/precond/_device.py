@@ -41,23 +41,37 @@ def device_kind(A):
     return None
 
 
-def accepts_device(builder):
-    """Let ``builder(A, ...)`` take a cupyx or torch CSR matrix (see the module docstring).
+def require_path(op, kind, func, name):
+    """Raise :class:`NoDevicePath` before any set-up when recipe ``op`` cannot run on ``kind``."""
+    if op == "llt" and kind == "torch":
+        raise NoDevicePath(
+            f"{func}: {name} needs sparse triangular solves, which torch does not provide; on torch "
+            "tensors use jacobi, fsai, gnn-fsai-a2, gmg or vcycle-2d/3d, or pass a cupyx matrix.")
 
-    The host preconditioner must carry ``P.recipe``: what its apply needs (set by the builder).
+
+def accepts_device(op):
+    """Let a builder ``f(A, ...)`` whose apply is recipe ``op`` take a cupyx or torch CSR matrix.
+
+    The host preconditioner it builds carries ``P.recipe``: what its apply needs
+    (see :func:`on_device`).
     """
 
-    @functools.wraps(builder)
-    def wrapper(A, *args, **kwargs):
-        kind = device_kind(A)
-        if kind is None:
-            return builder(A, *args, **kwargs)
-        from ..ops import to_device
+    def decorate(builder):
+        @functools.wraps(builder)
+        def wrapper(A, *args, **kwargs):
+            kind = device_kind(A)
+            if kind is None:
+                return builder(A, *args, **kwargs)
+            from ..ops import to_device
 
-        P = builder(to_device(A, "scipy"), *args, **kwargs)
-        return on_device(P, A, func=f"learnsolve.precond.{builder.__name__}")
+            func = f"learnsolve.precond.{builder.__name__}"
+            require_path(op, kind, func, builder.__name__)
+            P = builder(to_device(A, "scipy"), *args, **kwargs)
+            return on_device(P, A, func=func)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def _device_of(A, kind):
@@ -121,10 +135,7 @@ def on_device(P, A, *, func):
 
 
 def _triangular_apply(L, kind, dtype, func, name):
-    if kind == "torch":
-        raise NoDevicePath(
-            f"{func}: {name} needs sparse triangular solves, which torch does not provide; on torch "
-            "tensors use jacobi, fsai, gnn-fsai-a2, gmg or vcycle-2d/3d, or pass a cupyx matrix.")
+    require_path("llt", kind, func, name)
     from cupyx.scipy.sparse.linalg import spsolve_triangular
 
     from ..ops import to_device

@@ -69,7 +69,7 @@ def _incomplete_cholesky(A, omega, func, name, pattern="A"):
     return P
 
 
-@accepts_device
+@accepts_device("llt")
 def ic0(A):
     """Incomplete Cholesky IC(0) on A's lower pattern: ``M = L Lᵀ``.
 
@@ -93,7 +93,7 @@ def ic0(A):
     return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ic0", "ic0")
 
 
-@accepts_device
+@accepts_device("llt")
 def ick(A, level=1):
     """Incomplete Cholesky with level-of-fill ``level``, IC(k): ``M = L Lᵀ`` on the pattern
     of :func:`learnsolve.ops.with_fill` ``(A, f'ic{level}')``.
@@ -123,7 +123,7 @@ def ick(A, level=1):
     return _incomplete_cholesky(A, 0.0, "learnsolve.precond.ick", f"ic{level}", pattern=f"ic{level}")
 
 
-@accepts_device
+@accepts_device("llt")
 def mic0(A, omega=0.97):
     """Relaxed modified incomplete Cholesky MIC(0): dropped fill × ``omega`` goes to the diagonal.
 
@@ -154,7 +154,7 @@ def mic0(A, omega=0.97):
     return _incomplete_cholesky(A, float(omega), "learnsolve.precond.mic0", "mic0")
 
 
-@accepts_device
+@accepts_device("llt")
 def ssor(A, omega=1.0):
     """Symmetric SOR preconditioner ``M = ω/(2-ω) (D/ω + L) (D/ω)⁻¹ (D/ω + L)ᵀ``.
 

@@ -34,7 +34,7 @@ def inverse_factored(G, *, name, setup_time=0.0, info=None):
     return P
 
 
-@accepts_device
+@accepts_device("gtg")
 def fsai(A, pattern="A2"):
     """Classical factorized sparse approximate inverse: ``M⁻¹ = Gᵀ G ≈ A⁻¹``.
 

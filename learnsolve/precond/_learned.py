@@ -103,11 +103,13 @@ class LearnedFactor:
         IC models on CuPy only, torch having no sparse triangular solve).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
-        from ._device import device_kind, on_device
+        from ._device import device_kind, on_device, require_path
 
-        if device_kind(A) is not None:  # set up on the host, apply on A's device
+        kind = device_kind(A)
+        if kind is not None:  # set up on the host, apply on A's device
             from ..ops import to_device
 
+            require_path("gtg" if self.model.kind == "fsai" else "llt", kind, func, self.name)
             return on_device(self.aspreconditioner(to_device(A, "scipy"), probe=probe), A, func=func)
         t0 = time.perf_counter()
         A = as_csr(A, func)

@@ -32,7 +32,8 @@ def _as_torch(A, kind):
 
 
 def _check_stencils(S, dim, func):
-    """Symmetric stencils (``S[k, p] = S[k̄, p + o_k]``) with a positive diagonal, on the device."""
+    """Symmetric stencils (``S[k, p] = S[k̄, p + o_k]``) with a positive diagonal, on the device;
+    returns the interior diagonal."""
     import torch
 
     from ..problems._stencil import interior_slices, offsets
@@ -51,6 +52,7 @@ def _check_stencils(S, dim, func):
         if float((here - other).abs().max()) > 1e-10 * scale:  # towards ghosts both are 0
             raise ValueError(f"{func}: `A` is not symmetric (stencil offset {tuple(o)} differs "
                              "from its mirror); pass an SPD matrix.")
+    return diag
 
 
 def _start_vector(TH, seed=0):
@@ -90,7 +92,7 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
     shape = tuple(int(s) for s in shape)
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
     S = grid_stencil_torch(T, shape).to(torch.float64)
-    _check_stencils(S, len(shape), func)
+    diag = _check_stencils(S, len(shape), func)
     stencils, interps, shapes, cinv = hierarchy_torch(S, shape)
     K = [k.to(tdtype) for k in smoothers([s[None] for s in stencils[:-1]])]
     TH = TorchHierarchy.from_levels([s.to(tdtype) for s in stencils], [p.to(tdtype) for p in interps],
@@ -106,7 +108,7 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
         why = f"the V-cycle is not a convergent SPD preconditioner here (estimated ρ(I − M A) = {rho:.3g})"
         warnings.warn(f"{func}: {why}; falling back to Jacobi on the device.", RuntimeWarning,
                       stacklevel=3)
-        inv_d = _interior_diag_inverse(S, len(shape))
+        inv_d = (1.0 / diag).reshape(-1)
 
         def torch_apply(r):
             return r * inv_d.to(r.dtype)
@@ -132,13 +134,6 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
     P = DevicePreconditioner(apply, (n, n), np.float64, name=name, info=info)
     P.setup_time = time.perf_counter() - t0
     return P
-
-
-def _interior_diag_inverse(S, dim):
-    from ..problems._stencil import interior_slices
-
-    m = S.shape[0]
-    return (1.0 / S[(m // 2,) + interior_slices(dim, tuple(S.shape[1:]))]).reshape(-1)
 
 
 def jacobi_smoothers_torch(omega):
