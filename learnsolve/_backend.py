@@ -17,6 +17,7 @@ HAS_PETSC4PY : bool
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import warnings
@@ -55,3 +56,24 @@ def compiled():
 def num_threads():
     """OpenMP threads the compiled kernels use (1 without the extension)."""
     return int(_C.num_threads()) if HAS_C else 1
+
+
+_CONTROLLER = None
+
+
+def blas_single_thread():
+    """Context limiting BLAS to one thread (cached threadpoolctl controller).
+
+    Krylov loops run under it (a 2-thread BLAS costs ~8 ms per short call on a
+    loaded 2-core machine), and so do numba kernels that call BLAS from their
+    own parallel threads.
+    """
+    global _CONTROLLER
+    try:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        return _CONTROLLER.limit(limits=1, user_api="blas")
+    except Exception:  # pragma: no cover - threadpoolctl missing or unusable
+        return contextlib.nullcontext()

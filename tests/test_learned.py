@@ -246,3 +246,34 @@ def test_cli_train_creates_the_output_folder(tmp_path):
     assert rc == 0 and out.exists()
     meta = learnsolve.pretrained(path=str(out)).meta
     assert meta["kind"] == "correct" and meta["config"]["sizes"] == [12, 16]
+
+
+@pytest.mark.parametrize("kind,pattern,correction", [("correct", "ic1", "scale"), ("correct", "A", "add"),
+                                                     ("fsai", "A2", "add"), ("fsai", "A2", "scale"),
+                                                     ("ic", "A", "add")])
+def test_fused_inference_matches_the_torch_forward(kind, pattern, correction):
+    """The numba kernels (:mod:`learnsolve.nn._factor_fused`) compute the same factor as the
+    torch forward, for random weights (heads and α moved off their zero start)."""
+    torch.manual_seed(3)
+    model = FactorGNN(kind, channels=8, layers=2, pattern=pattern, correction=correction)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.add_(0.3 * torch.randn_like(prm))
+    A = learnsolve.problems.diffusion(20, contrast=1e3, seed=7).A
+    F_fused, F_torch = model.factor(A), model.factor(A, fused=False)
+    assert F_fused.nnz == F_torch.nnz and abs(F_torch).max() > 0
+    np.testing.assert_allclose(F_fused.toarray(), F_torch.toarray(), rtol=1e-4,
+                               atol=1e-5 * abs(F_torch).max())
+
+
+def test_edge_tables_reverse_and_features():
+    from learnsolve.problems._graph import edge_tables
+
+    A = learnsolve.ops.with_fill(learnsolve.problems.diffusion(9, contrast=1e2, seed=1).A, "A2")
+    (row, col), w, x, d, reverse = edge_tables(A)
+    np.testing.assert_array_equal(row[reverse], col)
+    np.testing.assert_array_equal(col[reverse], row)
+    dense = A.toarray() / np.sqrt(np.outer(d, d))
+    np.testing.assert_allclose(w, dense[row, col])
+    np.testing.assert_allclose(x[:, 0], dense.sum(axis=1))
+    np.testing.assert_allclose(x[:, 1], np.abs(dense - np.diag(np.diag(dense))).sum(axis=1))

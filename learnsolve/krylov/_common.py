@@ -16,21 +16,7 @@ import scipy.sparse as sp
 from array_api_compat import array_namespace, is_numpy_namespace
 
 from .. import _backend
-
-_CONTROLLER = None
-
-
-def blas_single_thread():
-    """Context limiting BLAS to one thread (cached threadpoolctl controller)."""
-    global _CONTROLLER
-    try:
-        if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # pragma: no cover - threadpoolctl missing or unusable
-        return contextlib.nullcontext()
+from .._backend import blas_single_thread  # noqa: F401  (re-exported for bench/)
 
 
 def check_tolerances(func, rtol, atol):

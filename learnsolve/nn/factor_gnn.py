@@ -125,29 +125,24 @@ class FactorGNN(torch.nn.Module):
         """
         from .._validation import as_csr
         from ..ops import fsai_factor, ichol0_shifted, with_fill
-        from ..problems import graph_features
+        from ..problems._graph import edge_tables, lookup
 
         A = with_fill(as_csr(A, "learnsolve.nn.FactorGNN.inputs"), self.pattern)
-        edge_index, w, x, d = graph_features(A)
+        edge_index, w, x, d, reverse = edge_tables(A, "learnsolve.nn.FactorGNN.inputs")
         row, col = edge_index
         n = x.shape[0]
-        # index of the transposed edge: edges sorted by (row, col) vs by (col, row); the keys of a
-        # canonical CSR matrix are sorted already
-        key = row * n + col
-        rkey = col * n + row
-        if np.all(key[1:] > key[:-1]):
-            reverse = np.searchsorted(key, rkey)
-        else:
-            order = np.argsort(key)
-            reverse = order[np.searchsorted(key[order], rkey)]
         lower = row > col
+        low = np.flatnonzero(lower)
+        r, c = row[low], col[low]
         if self.kind == "ic":
-            base_off, base_diag = w[lower], np.ones(n)
+            base_off, base_diag = w[low], np.ones(n)
             edge_feat = w[:, None]
         elif not self.based:  # FSAI from the identity
-            base_off, base_diag = np.zeros(int(lower.sum())), np.ones(n)
+            base_off, base_diag = np.zeros(low.size), np.ones(n)
             edge_feat = w[:, None]
         else:
+            from ._factor_fused import edge_features
+
             sq = np.sqrt(d)
             if self.kind == "fsai":  # classical FSAI on the pattern; scaled G̃ = G D^{1/2}
                 F = fsai_factor(A, "A")
@@ -155,29 +150,23 @@ class FactorGNN(torch.nn.Module):
             else:  # the IC factor on the pattern, shifted where it breaks down; L̃ = D^{-1/2} L
                 F, _ = ichol0_shifted(A)
                 scale_row, scale_col = 1.0 / sq, np.ones(n)
-            # base values on the lower edges (sorted-key lookup), mirrored onto the upper ones
-            Fc = F.tocoo()
-            fkey = Fc.row.astype(np.int64) * n + Fc.col
-            order = np.argsort(fkey, kind="stable")
-            pos = np.minimum(np.searchsorted(fkey, key[lower], sorter=order), fkey.size - 1)
-            hit = fkey[order[pos]] == key[lower]
-            low_vals = np.where(hit, Fc.data[order[pos]], 0.0) * scale_row[row[lower]] * scale_col[col[lower]]
-            base_edge = np.empty(key.size)
-            base_edge[lower] = low_vals
-            base_edge[~lower] = base_edge[reverse[~lower]]
-            base_off, base_diag = low_vals, F.diagonal() * scale_row * scale_col
-            edge_feat = np.stack([w, base_edge], axis=1)
+            if not F.has_sorted_indices:
+                F = F.sorted_indices()
+            # base values on the lower edges; the edge inputs mirror them onto the upper ones
+            base_off = lookup(F.indptr.astype(np.int64), F.indices.astype(np.int64),
+                              F.data.astype(np.float64), r, c) * scale_row[r] * scale_col[c]
+            base_diag = F.diagonal() * scale_row * scale_col
+            lowpos = np.cumsum(lower) - 1
+            edge_feat = edge_features(row, col, reverse, lowpos, w, base_off,
+                                      self.correction == "scale")
             if extras is not None:
                 extras["base"] = F
-            if self.correction == "scale":  # magnitudes on a log scale: 1e-4 and 1e-2 couplings differ
-                logs = -np.log10(np.abs(edge_feat) + 1e-6) / 6.0
-                edge_feat = np.concatenate([edge_feat, logs], axis=1)
         t = lambda a, dt=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
         return {
             "x": t(x), "edge_index": torch.as_tensor(edge_index), "edge_attr": t(edge_feat),
-            "lower": torch.as_tensor(np.flatnonzero(lower)), "reverse": torch.as_tensor(reverse),
+            "lower": torch.as_tensor(low), "reverse": torch.as_tensor(reverse),
             "base_offdiag": t(base_off), "base_diag": t(base_diag),
-        }, (row[lower], col[lower], d)
+        }, (r, c, d)
 
     @staticmethod
     def assemble(kind, offdiag, diag, rows, cols, d):
@@ -196,14 +185,21 @@ class FactorGNN(torch.nn.Module):
         return F
 
     @torch.no_grad()
-    def factor(self, A, extras=None):
+    def factor(self, A, extras=None, fused=True):
         """The predicted sparse factor of ``A`` (float32 inference, float64 result).
 
         ``extras``: see :meth:`inputs` (the classical base factor, reused as the fallback).
+        ``fused``: run the numba kernels of :mod:`learnsolve.nn._factor_fused` (the
+        default; several times faster on a CPU) instead of :meth:`forward`.
         """
-        was_training = self.training
-        self.eval()
         tensors, (rows, cols, d) = self.inputs(A, extras=extras)
-        off, diag = self(**tensors)
-        self.train(was_training)
-        return self.assemble(self.kind, off.double().numpy(), diag.double().numpy(), rows, cols, d)
+        if fused:
+            from ._factor_fused import fused_forward
+
+            off, diag = fused_forward(self, **tensors)
+        else:
+            was_training = self.training
+            self.eval()
+            off, diag = (t.double().numpy() for t in self(**tensors))
+            self.train(was_training)
+        return self.assemble(self.kind, off, diag, rows, cols, d)

@@ -108,6 +108,43 @@ def fill_levels(A, k):
         cap *= 2
 
 
+@numba.njit(cache=True)
+def _union(a_ptr, a_idx, a_val, e_ptr, e_idx):  # pragma: no cover - jitted
+    """Row-wise union of two CSR patterns: ``A``'s values, explicit zeros on the other's
+    entries; rows come out sorted."""
+    n = a_ptr.size - 1
+    ptr = np.zeros(n + 1, np.int64)
+    cap = a_idx.size + e_ptr[n]
+    idx = np.empty(cap, np.int64)
+    val = np.zeros(cap, a_val.dtype)
+    mark = np.full(n, -1, np.int64)
+    nnz = 0
+    for i in range(n):
+        start = nnz
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            j = a_idx[p]
+            mark[j] = nnz
+            idx[nnz] = j
+            val[nnz] = a_val[p]
+            nnz += 1
+        for p in range(e_ptr[i], e_ptr[i + 1]):
+            j = e_idx[p]
+            if mark[j] < start:
+                mark[j] = nnz
+                idx[nnz] = j
+                nnz += 1
+        # sort the row (short rows: insertion sort on (index, value))
+        for p in range(start + 1, nnz):
+            j, v = idx[p], val[p]
+            q = p - 1
+            while q >= start and idx[q] > j:
+                idx[q + 1], val[q + 1] = idx[q], val[q]
+                q -= 1
+            idx[q + 1], val[q + 1] = j, v
+        ptr[i + 1] = nnz
+    return ptr, idx[:nnz].copy(), val[:nnz].copy()
+
+
 def _structure(A):
     S = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
     return S
@@ -158,13 +195,11 @@ def with_fill(A, pattern="A"):
         extra = sp.csr_array(T + T.T)
     else:
         extra = sp.csr_array(S @ S)
-    # union of the patterns, values of A (explicit zeros kept: COO → CSR sums duplicates only)
-    extra = sp.coo_array(extra)
-    Ac = sp.coo_array(A)
-    rows = np.concatenate([Ac.row, extra.row])
-    cols = np.concatenate([Ac.col, extra.col])
-    vals = np.concatenate([Ac.data, np.zeros(extra.nnz, dtype=A.dtype)])
-    out = sp.csr_array(sp.coo_array((vals, (rows, cols)), shape=A.shape).tocsr())
-    out.sum_duplicates()
-    out.sort_indices()
+    # union of the patterns, values of A (explicit zeros kept on the fill)
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    ptr, idx, val = _union(i64(A.indptr), i64(A.indices), A.data, i64(extra.indptr),
+                           i64(extra.indices))
+    index = np.int32 if ptr[-1] < np.iinfo(np.int32).max else np.int64
+    out = sp.csr_array((val, idx.astype(index), ptr.astype(index)), shape=A.shape)
+    out.has_sorted_indices = True
     return out

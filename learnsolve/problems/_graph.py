@@ -2,9 +2,90 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .._validation import as_csr, positive_diagonal
+
+
+@numba.njit(parallel=True, cache=True)
+def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
+    """Off-diagonal entries of canonical CSR in row order: ``(row, col, ã, rowsum, abssum,
+    count)``, and ``reverse``: the edge index of each entry's transpose (-1 if absent)."""
+    n = d.size
+    eptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        c = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            if indices[p] != i:
+                c += 1
+        eptr[i + 1] = eptr[i] + c
+    m = eptr[n]
+    row = np.empty(m, np.int64)
+    col = np.empty(m, np.int64)
+    w = np.empty(m, np.float64)
+    reverse = np.empty(m, np.int64)
+    rowsum = np.empty(n, np.float64)
+    abssum = np.empty(n, np.float64)
+    for i in numba.prange(n):
+        k = eptr[i]
+        s, a = 1.0, 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if j == i:
+                continue
+            v = data[p] / np.sqrt(d[i] * d[j])
+            row[k], col[k], w[k] = i, j, v
+            s += v
+            a += abs(v)
+            # the transposed entry (j, i): binary search in row j, then its edge index
+            lo, hi = indptr[j], indptr[j + 1]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if indices[mid] < i:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < indptr[j + 1] and indices[lo] == i:
+                before_diag = 0  # row j's entries before position lo that are its diagonal
+                for q in range(indptr[j], lo):
+                    if indices[q] == j:
+                        before_diag = 1
+                        break
+                reverse[k] = eptr[j] + (lo - indptr[j]) - before_diag
+            else:
+                reverse[k] = -1
+            k += 1
+        rowsum[i], abssum[i] = s, a
+    return row, col, w, reverse, rowsum, abssum, np.diff(eptr).astype(np.float64)
+
+
+@numba.njit(parallel=True, cache=True)
+def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
+    """Values of canonical CSR at ``(rows[k], cols[k])`` (0 where not stored)."""
+    out = np.zeros(rows.size)
+    for k in numba.prange(rows.size):
+        i, j = rows[k], cols[k]
+        lo, hi = indptr[i], indptr[i + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if indices[mid] < j:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < indptr[i + 1] and indices[lo] == j:
+            out[k] = data[lo]
+    return out
+
+
+def edge_tables(A, func="learnsolve.problems.graph_features"):
+    """:func:`graph_features` of canonical CSR ``A`` plus ``reverse``, the index of each
+    edge's transpose (-1 where the pattern is not symmetric)."""
+    d = positive_diagonal(A, func).astype(np.float64)
+    row, col, w, reverse, rowsum, abssum, count = _edge_tables(
+        A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64), d)
+    x = np.stack([rowsum, abssum, count / max(count.max(initial=0.0), 1.0)], axis=1)
+    return np.stack([row, col]), w, x, d, reverse
 
 
 def graph_features(A):
@@ -17,18 +98,7 @@ def graph_features(A):
     rescale outputs.  Invariant under ``A → c A`` and symmetric diagonal scaling.
     """
     func = "learnsolve.problems.to_graph"
-    A = as_csr(A, func)
-    d = positive_diagonal(A, func).astype(np.float64)
-    coo = A.tocoo()
-    off = coo.row != coo.col
-    row, col = coo.row[off], coo.col[off]
-    w = coo.data[off] / np.sqrt(d[row] * d[col])
-    n = A.shape[0]
-    rowsum = 1.0 + np.bincount(row, weights=w, minlength=n)
-    abssum = np.bincount(row, weights=np.abs(w), minlength=n)
-    count = np.bincount(row, minlength=n).astype(np.float64)
-    x = np.stack([rowsum, abssum, count / max(count.max(), 1.0)], axis=1)
-    edge_index = np.stack([row, col]).astype(np.int64)
+    edge_index, w, x, d, _ = edge_tables(as_csr(A, func), func)
     return edge_index, w, x, d
 
 
