@@ -170,18 +170,32 @@ class FactorGNN(torch.nn.Module):
 
     @staticmethod
     def assemble(kind, offdiag, diag, rows, cols, d):
-        """Sparse factor in A's units: ``D^{1/2} L̃`` (IC kinds) or ``G̃ D^{-1/2}`` (FSAI)."""
+        """Sparse factor in A's units: ``D^{1/2} L̃`` (IC kinds) or ``G̃ D^{-1/2}`` (FSAI).
+
+        ``rows``/``cols`` are the strictly lower entries in row-major order (as
+        :meth:`inputs` gives them), so the CSR arrays are written directly: each
+        row's entries, then its diagonal.
+        """
         n = d.size
         sq = np.sqrt(d)
         if kind == "fsai":
             vals, dvals = offdiag / sq[cols], diag / sq
         else:
             vals, dvals = offdiag * sq[rows], diag * sq
-        r = np.concatenate([rows, np.arange(n)])
-        c = np.concatenate([cols, np.arange(n)])
-        F = sp.csr_array((np.concatenate([vals, dvals]), (r, c)), shape=(n, n))
-        F.sum_duplicates()
-        F.sort_indices()
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and np.any(rows[1:] < rows[:-1]):
+            raise ValueError("learnsolve.nn.FactorGNN.assemble: `rows` must be sorted (row-major "
+                             "lower entries, as FactorGNN.inputs returns them).")
+        indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=n) + 1, out=indptr[1:])
+        indices = np.empty(indptr[-1], np.int64)
+        data = np.empty(indptr[-1], np.float64)
+        pos = np.arange(rows.size) + rows  # one diagonal per earlier row precedes the entry
+        indices[pos], data[pos] = cols, vals
+        indices[indptr[1:] - 1], data[indptr[1:] - 1] = np.arange(n), dvals
+        index = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
+        F = sp.csr_array((data, indices.astype(index), indptr.astype(index)), shape=(n, n))
+        F.has_sorted_indices = True
         return F
 
     @torch.no_grad()
