@@ -8,6 +8,19 @@ import numpy as np
 from .._validation import as_csr, positive_diagonal
 
 
+@numba.njit(cache=True)
+def _find(indptr, indices, i, j):  # pragma: no cover - jitted
+    """Position of ``(i, j)`` in canonical CSR arrays, or -1 (binary search in row ``i``)."""
+    lo, hi = indptr[i], indptr[i + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if indices[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < indptr[i + 1] and indices[lo] == j else -1
+
+
 @numba.njit(parallel=True, cache=True)
 def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
     """Off-diagonal entries of canonical CSR in row order: ``(row, col, ã, rowsum, abssum,
@@ -38,23 +51,10 @@ def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
             row[k], col[k], w[k] = i, j, v
             s += v
             a += abs(v)
-            # the transposed entry (j, i): binary search in row j, then its edge index
-            lo, hi = indptr[j], indptr[j + 1]
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if indices[mid] < i:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < indptr[j + 1] and indices[lo] == i:
-                before_diag = 0  # row j's entries before position lo that are its diagonal
-                for q in range(indptr[j], lo):
-                    if indices[q] == j:
-                        before_diag = 1
-                        break
-                reverse[k] = eptr[j] + (lo - indptr[j]) - before_diag
-            else:
-                reverse[k] = -1
+            # the transposed entry (j, i) in row j, then its edge index
+            lo = _find(indptr, indices, j, i)
+            # (row j's diagonal, stored since d > 0, precedes position lo when j < i)
+            reverse[k] = eptr[j] + (lo - indptr[j]) - (j < i) if lo >= 0 else -1
             k += 1
         rowsum[i], abssum[i] = s, a
     return row, col, w, reverse, rowsum, abssum, np.diff(eptr).astype(np.float64)
@@ -65,16 +65,9 @@ def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
     """Values of canonical CSR at ``(rows[k], cols[k])`` (0 where not stored)."""
     out = np.zeros(rows.size)
     for k in numba.prange(rows.size):
-        i, j = rows[k], cols[k]
-        lo, hi = indptr[i], indptr[i + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if indices[mid] < j:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < indptr[i + 1] and indices[lo] == j:
-            out[k] = data[lo]
+        p = _find(indptr, indices, rows[k], cols[k])
+        if p >= 0:
+            out[k] = data[p]
     return out
 
 
