@@ -21,8 +21,8 @@ import torch
 
 import learnsolve
 from learnsolve import precond
+from learnsolve._backend import blas_single_thread
 from learnsolve.bench import machine_info
-from learnsolve.krylov._common import blas_single_thread
 from learnsolve.nn._factor_fused import fused_forward
 
 

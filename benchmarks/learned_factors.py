@@ -22,9 +22,9 @@ import warnings
 import numpy as np
 
 import learnsolve
+from learnsolve._backend import blas_single_thread
 from learnsolve.bench import make_problem
 from learnsolve.bench._suites import expand
-from learnsolve.krylov._common import blas_single_thread
 
 OMEGAS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0)
 LEARNED = ("gnn-ic1-correct", "gnn-ic-correct", "gnn-fsai", "gnn-fsai-a2")

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import learnsolve
-from learnsolve.krylov._common import blas_single_thread
+from learnsolve._backend import blas_single_thread
 
 
 def stream(count, seed=0):

@@ -22,8 +22,8 @@ import statistics
 import time
 
 import learnsolve
+from learnsolve._backend import blas_single_thread
 from learnsolve.bench import machine_info
-from learnsolve.krylov._common import blas_single_thread
 
 FAMILIES_2D = {
     "poisson": lambda n, s: learnsolve.problems.poisson((n, n), seed=s),

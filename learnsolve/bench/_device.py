@@ -51,10 +51,10 @@ class Placement:
             self.sync = cupy.cuda.Device().synchronize
             self.to_host = cupy.asnumpy
 
-    def for_method(self, method, problem):
+    def for_method(self, method):
         """``(A, b, sync, to_host)`` for ``method``: the host ones for host-only methods."""
         if self.device != "cpu" and method in HOST_ONLY:
-            return problem.A, problem.b, (lambda: None), np.asarray
+            return self.problem.A, self.problem.b, (lambda: None), np.asarray
         return self.A, self.b, self.sync, self.to_host
 
 

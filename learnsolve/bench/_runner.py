@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .. import krylov, precond
-from .._backend import num_threads
-from ..krylov._common import blas_single_thread
+from .._backend import blas_single_thread, num_threads
 from ..precond import NoDevicePath
 from ..problems import NotAGrid
 
@@ -59,7 +58,7 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
     from ._device import CUPYX_BASELINES, Placement, cupyx_preconditioner, cupyx_solver
 
     placement = placement or Placement(problem, device)
-    A, b, sync, to_host = placement.for_method(method, problem)
+    A, b, sync, to_host = placement.for_method(method)
     bnorm = float(np.linalg.norm(problem.b))
     setups, solves, last, label = [], [], None, method
     for _ in range(repeats):

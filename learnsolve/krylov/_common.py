@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from array_api_compat import array_namespace, is_numpy_namespace
 
 from .. import _backend
-from .._backend import blas_single_thread  # noqa: F401  (re-exported for bench/)
+from .._backend import blas_single_thread
 
 
 def check_tolerances(func, rtol, atol):

@@ -149,12 +149,6 @@ def fused_forward(model, x, edge_index, edge_attr, lower, reverse, base_offdiag,
     _edge_head(lower, reverse, e, np.ascontiguousarray(w[:c]), np.ascontiguousarray(w[c:]),
                np.float32(model.edge_head.bias.item()), f)
     g = _linear(h, model.node_head)[:, 0]
-    f, g = f.astype(np.float64), g.astype(np.float64)
-    base_off = np.asarray(as_np(base_offdiag), np.float64)
-    base_diag = np.asarray(as_np(base_diag), np.float64)
-    if model.based:
-        alpha = float(model.alpha.item())
-        if model.correction == "scale":
-            return base_off * np.exp(alpha * f), base_diag * np.exp(alpha * g)
-        return base_off + alpha * f, base_diag * np.exp(alpha * g)
-    return base_off + f, base_diag * np.exp(g)
+    return model.combine(f.astype(np.float64), g.astype(np.float64),
+                         np.asarray(as_np(base_offdiag), np.float64),
+                         np.asarray(as_np(base_diag), np.float64))

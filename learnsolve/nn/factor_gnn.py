@@ -109,12 +109,18 @@ class FactorGNN(torch.nn.Module):
         w = self.edge_head.weight[0]
         f = (torch.index_select(e, 0, lower) @ w[:c]) + self.edge_head.bias
         f += torch.index_select(e, 0, reverse[lower]) @ w[c:]
-        g = self.node_head(h).squeeze(-1)
-        if self.based:
-            if self.correction == "scale":  # relative: weak couplings stay weak
-                return base_offdiag * torch.exp(self.alpha * f), base_diag * torch.exp(self.alpha * g)
-            return base_offdiag + self.alpha * f, base_diag * torch.exp(self.alpha * g)
-        return base_offdiag + f, base_diag * torch.exp(g)
+        return self.combine(f, self.node_head(h).squeeze(-1), base_offdiag, base_diag)
+
+    def combine(self, f, g, base_offdiag, base_diag):
+        """Factor values from the heads' edge and node outputs ``f``, ``g`` and the start
+        values (torch tensors, or NumPy arrays from the fused inference)."""
+        exp = torch.exp if isinstance(f, Tensor) else np.exp
+        if not self.based:
+            return base_offdiag + f, base_diag * exp(g)
+        alpha = self.alpha if isinstance(f, Tensor) else float(self.alpha.item())
+        if self.correction == "scale":  # relative: weak couplings stay weak
+            return base_offdiag * exp(alpha * f), base_diag * exp(alpha * g)
+        return base_offdiag + alpha * f, base_diag * exp(alpha * g)
 
     # ------------------------------------------------------------------ inference
     def inputs(self, A, dtype=torch.float32, extras=None):
