@@ -114,3 +114,34 @@ def test_factor_gnn_block_split_forward_equals_the_concatenated_reference():
     with torch.no_grad():
         for got, want in zip(m(**T), reference(**T)):
             assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_unrolled_pcg_error_matches_the_krylov_projection_and_its_gradient():
+    from learnsolve.train.losses import fsai_pcg_error
+
+    A = learnsolve.problems.diffusion(6, contrast=1e2, seed=3).A
+    G = learnsolve.ops.fsai_factor(A, "A")
+    rows, cols, g = _triplets(G)
+    x = torch.as_tensor(np.random.default_rng(0).standard_normal((A.shape[0], 2)))
+    k = 4
+    Ad, Gd = A.toarray(), G.toarray()
+    Minv = Gd.T @ Gd
+    expected = []
+    for xs in x.numpy().T:  # x_k = argmin over the Krylov space of ‖x − x*‖_A (Galerkin)
+        b = Ad @ xs
+        V = [Minv @ b]
+        for _ in range(k - 1):
+            V.append(Minv @ (Ad @ V[-1]))
+        V = np.linalg.qr(np.array(V).T)[0]
+        xk = V @ np.linalg.solve(V.T @ Ad @ V, V.T @ b)
+        e = xs - xk
+        expected.append(np.log((e @ Ad @ e) / (xs @ Ad @ xs)))
+    g = g.clone().requires_grad_(True)
+    loss = fsai_pcg_error((rows, cols, g), _triplets(A), x, k)
+    assert np.isclose(float(loss.detach()), np.mean(expected), rtol=1e-8)
+    loss.backward()
+    v = torch.as_tensor(np.random.default_rng(1).standard_normal(g.shape))
+    h = 1e-6
+    fd = (fsai_pcg_error((rows, cols, g.detach() + h * v), _triplets(A), x, k)
+          - fsai_pcg_error((rows, cols, g.detach() - h * v), _triplets(A), x, k)) / (2 * h)
+    assert np.isclose(float(g.grad @ v), float(fd), rtol=1e-5)

@@ -113,3 +113,39 @@ def kaporin_ic(L, A, z: Tensor) -> Tensor:
     trace = (u * coo_matmul(*A, u, n)).sum() / z.shape[1]
     diag = vals[rows == cols]
     return torch.log(trace / n) + 2.0 / n * torch.log(diag).sum()
+
+
+def fsai_pcg_error(G, A, x: Tensor, steps: int) -> Tensor:
+    """Mean ``log(‖e_k‖²_A / ‖e_0‖²_A)`` after ``steps`` PCG iterations with ``M⁻¹ = Gᵀ G``.
+
+    Unrolls PCG from ``x₀ = 0`` on ``A X = B`` (``B = A X``, one column per
+    right-hand side) and differentiates through it.  The A-norm error after a
+    fixed number of steps is what CG minimizes over the Krylov space, so unlike
+    the Kaporin number (whose minimizer on a fixed pattern is classical FSAI)
+    it rewards whatever clusters the spectrum that CG sees.  ``G`` and ``A``
+    are COO triplets; ``X`` should carry low-frequency content (e.g. ``A⁻¹``
+    of a random right-hand side), which decides the iteration count.
+    """
+    n = x.shape[0]
+    rows, cols, vals = G
+
+    def apply_m(r):
+        return coo_matmul(cols, rows, vals, coo_matmul(rows, cols, vals, r, n), n)
+
+    b = coo_matmul(*A, x, n)
+    xk = torch.zeros_like(x)
+    r = b
+    z = apply_m(r)
+    p = z
+    rz = (r * z).sum(0)
+    for _ in range(steps):
+        Ap = coo_matmul(*A, p, n)
+        alpha = rz / (p * Ap).sum(0)
+        xk = xk + alpha * p
+        r = r - alpha * Ap
+        z = apply_m(r)
+        rz_new = (r * z).sum(0)
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    e = x - xk
+    return torch.log((e * coo_matmul(*A, e, n)).sum(0) / (x * b).sum(0)).mean()
