@@ -44,13 +44,17 @@ def fsai_residual(G, A, z: Tensor) -> Tensor:
     return ((y - z) ** 2).sum() / (z**2).sum()
 
 
+def gtg_matmul(G, z: Tensor) -> Tensor:
+    """``Gᵀ (G z)`` (the FSAI apply ``M⁻¹ z``) for ``G`` given by COO triplets."""
+    rows, cols, vals = G
+    n = z.shape[0]
+    return coo_matmul(cols, rows, vals, coo_matmul(rows, cols, vals, z, n), n)
+
+
 def fsai_low_frequency(G, x: Tensor, b: Tensor) -> Tensor:
     """``‖Gᵀ G B − X‖² / ‖X‖²`` for known solutions ``A X = B``: how well ``M⁻¹ = Gᵀ G``
     inverts ``A`` on the smooth, small-eigenvalue modes that dominate ``X``."""
-    n = x.shape[0]
-    rows, cols, vals = G
-    y = coo_matmul(cols, rows, vals, coo_matmul(rows, cols, vals, b, n), n)
-    return ((y - x) ** 2).sum() / (x**2).sum()
+    return ((gtg_matmul(G, b) - x) ** 2).sum() / (x**2).sum()
 
 
 class KaporinFSAI:
@@ -125,17 +129,17 @@ def fsai_pcg_error(G, A, x: Tensor, steps: int) -> Tensor:
     it rewards whatever clusters the spectrum that CG sees.  ``G`` and ``A``
     are COO triplets; ``X`` should carry low-frequency content (e.g. ``A⁻¹``
     of a random right-hand side), which decides the iteration count.
+
+    Floating-point CG is a smooth function of ``G`` only over short unrolls:
+    ``benchmarks/fsai_headroom.py`` finds autograd and finite differences
+    agreeing at 30 steps and not at 100, and networks trained on it validated
+    worse than classical FSAI (see the README's "Learned factors").
     """
     n = x.shape[0]
-    rows, cols, vals = G
-
-    def apply_m(r):
-        return coo_matmul(cols, rows, vals, coo_matmul(rows, cols, vals, r, n), n)
-
     b = coo_matmul(*A, x, n)
     xk = torch.zeros_like(x)
     r = b
-    z = apply_m(r)
+    z = gtg_matmul(G, r)
     p = z
     rz = (r * z).sum(0)
     for _ in range(steps):
@@ -143,7 +147,7 @@ def fsai_pcg_error(G, A, x: Tensor, steps: int) -> Tensor:
         alpha = rz / (p * Ap).sum(0)
         xk = xk + alpha * p
         r = r - alpha * Ap
-        z = apply_m(r)
+        z = gtg_matmul(G, r)
         rz_new = (r * z).sum(0)
         p = z + (rz_new / rz) * p
         rz = rz_new
