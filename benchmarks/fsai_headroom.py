@@ -77,8 +77,7 @@ class Instance:
         """Median PCG iterations (rtol 1e-6) over the held-out right-hand sides, with
         ``M⁻¹ = Gᵀ G`` for values ``g`` (or the preconditioner ``M``)."""
         if M is None:
-            G = self.G(g)
-            M = spla.LinearOperator(self.A.shape, matvec=lambda r: G.T @ (G @ r), dtype=np.float64)
+            M = learnsolve.precond.inverse_factored(self.G(g), name="G")
         counts = []
         for b in self.held_out:
             res = []
