@@ -73,8 +73,10 @@ def test_galerkin_stencils_equal_pt_a_p(make):
     A = p.A.toarray()
     for l in range(len(H.levels) - 1):
         P = prolongation_matrix(H, l)
+        assert np.array_equal(H.prolongation(l).toarray(), P)  # the sparse P the diagnostics use
         lvl = H.levels[l + 1]
         Ac = stencil_to_csr(lvl.S.reshape((-1,) + lvl.padded), lvl.shape).toarray()
+        assert np.array_equal(H.matrix(l + 1).toarray(), Ac)
         assert np.abs(P.T @ A @ P - Ac).max() < 1e-10 * np.abs(Ac).max()
         A = Ac
 

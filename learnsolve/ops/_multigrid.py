@@ -102,8 +102,7 @@ class GridHierarchy:
                         self._geometry(lvl, levels[l + 1].shape) if l + 1 < len(levels) else None)
                        for l, lvl in enumerate(levels)]
         self._residual_stencils()
-        Ac = stencil_to_csr(levels[-1].S.reshape((len(offs),) + levels[-1].padded), levels[-1].shape)
-        self._coarse = sla.cho_factor(Ac.toarray(), lower=True)
+        self._coarse = sla.cho_factor(self.matrix(len(levels) - 1).toarray(), lower=True)
 
     def _residual_stencils(self):
         """Per level, the stencil rows that are not all zero (and their offsets), for residuals.
@@ -172,6 +171,48 @@ class GridHierarchy:
                               None if lvl.Pc is None else lvl.Pc.astype(dtype)) for lvl in self.levels]
         H._residual_stencils()
         return H
+
+    def matrix(self, l):
+        """Level ``l``'s operator as a SciPy CSR array (``l = 0`` is the fine matrix)."""
+        lvl = self.levels[l]
+        return stencil_to_csr(lvl.S.reshape((len(self._offs),) + lvl.padded), lvl.shape)
+
+    def prolongation(self, l):
+        """The interpolation ``P`` from level ``l + 1`` to level ``l`` as a SciPy CSR array.
+
+        ``self.matrix(l + 1)`` equals ``Pᵀ @ self.matrix(l) @ P`` (Galerkin), to round-off.
+
+        Examples
+        --------
+        >>> from learnsolve.problems import poisson, grid_stencil
+        >>> H = GridHierarchy(*grid_stencil(poisson((31, 31)).A))
+        >>> P = H.prolongation(0)
+        >>> P.shape
+        (961, 225)
+        >>> float(abs(P.T @ H.matrix(0) @ P - H.matrix(1)).max()) < 1e-12
+        True
+        """
+        import scipy.sparse as sp
+
+        fine, coarse = self.levels[l], self.levels[l + 1]
+        cshape = (1,) * (3 - self.dim) + coarse.shape
+        fshape = (1,) * (3 - self.dim) + fine.shape
+        lo = 1 if self.dim == 3 else 0  # padded z index of the first interior cell
+        Pc = fine.Pc.reshape((len(self._offs),) + coarse.padded)
+        cz, cy, cx = np.meshgrid(*(np.arange(s) for s in cshape), indexing="ij")
+        col = np.ravel_multi_index((cz, cy, cx), cshape).ravel()
+        sz = 2 if self.dim == 3 else 1
+        rows, cols, vals = [], [], []
+        for q, (oz, oy, ox) in enumerate(self._offs):
+            # fine interior index of coarse cell c's neighbour q: fine centre 2c + 1 (+ offset)
+            f = (sz * cz + (sz - 1) + oz, 2 * cy + 1 + oy, 2 * cx + 1 + ox)
+            w = Pc[q, cz + lo, cy + 1, cx + 1]
+            keep = (w != 0) & np.all([(a >= 0) & (a < s) for a, s in zip(f, fshape)], axis=0)
+            rows.append(np.ravel_multi_index(tuple(a[keep] for a in f), fshape))
+            cols.append(col[keep.ravel()])
+            vals.append(w[keep])
+        return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=(fine.n, coarse.n))
 
     @property
     def dtype(self):
