@@ -31,6 +31,7 @@ PY = ["-pc_type", "python", "-pc_python_type", "learnsolve.petsc.PC", "-learnsol
 # (label, options on 1 rank, options on 2 ranks or None when PETSc has no parallel version)
 METHODS = [
     ("learnsolve vcycle-2d (python)", PY + ["vcycle-2d"], PY + ["vcycle-2d"]),
+    ("learnsolve gnn-ic1-correct (python)", PY + ["gnn-ic1-correct"], PY + ["gnn-ic1-correct"]),
     ("learnsolve gnn-ic-correct (python)", PY + ["gnn-ic-correct"], PY + ["gnn-ic-correct"]),
     ("learnsolve amg-sa (python, PyAMG)", PY + ["amg-sa"], PY + ["amg-sa"]),
     ("gamg", ["-pc_type", "gamg"], ["-pc_type", "gamg"]),
