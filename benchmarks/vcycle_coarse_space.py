@@ -4,7 +4,7 @@ On piecewise-constant diffusion with contrast 1e4 and *rough* interfaces (the
 default exponential covariance) the learned V-cycle's PCG iterations grow from
 27 at 128² to 250 at 1024² (``benchmarks/vcycle_scaling.py``).  This script
 locates the loss.  For each problem it measures PCG iterations (rtol 1e-6,
-right-hand side of ones scaled by the problem's generator) with
+right-hand side from the problem generator) with
 
 - ``V (learned)``, ``V (Jacobi)``: the full ``vcycle-2d`` and ``gmg`` cycles;
 - ``TG 0→1``: one level of black-box coarsening with an *exact* coarse solve
@@ -20,7 +20,7 @@ right-hand side of ones scaled by the problem's generator) with
 
 The smooth-interface family (gaussian covariance) is the control.
 
-    python benchmarks/vcycle_coarse_space.py     # about 4 min; writes benchmarks/results/vcycle/coarse_space.md
+    python benchmarks/vcycle_coarse_space.py   # 5 min; writes benchmarks/results/vcycle/coarse_space.md
 """
 
 from __future__ import annotations
