@@ -3,7 +3,8 @@
 One run on one machine: for each problem, ``learnsolve.bench.run(..., device='cuda')``
 builds every preconditioner from the ``cupyx`` matrix and solves with
 ``learnsolve.krylov.cg`` on CuPy arrays (rtol 1e-6 on the true residual,
-medians over repeats, after an untimed warm-up on small grids); ``cupyx-cg``
+medians over repeats, after an untimed warm-up on small grids; the learned cycle
+also as ``vcycle-*:float32``, stored and applied in float32); ``cupyx-cg``
 and ``cupyx-jacobi`` are CuPy's own ``cg``; PyAMG SA and RS run on the same
 machine's CPU.  Writes
 ``results.md``/``results.json`` and a summary of the ratios the issue asks for.
@@ -24,13 +25,20 @@ PROBLEMS_3D = ("poisson:{n}x{n}x{n}", "diffusion:{n}:dim=3:variance=2")
 GPU_BASELINES = ("cupyx-cg", "cupyx-jacobi")
 
 
+def cycles(dim):
+    """The grid cycles of the table: learned and Jacobi, the learned one also applied in float32."""
+    return [f"vcycle-{dim}d", f"vcycle-{dim}d:float32", "gmg-jacobi"]
+
+
 def summary(results):
     """Per problem: the learned cycle's total over CuPy Jacobi-PCG's and over PyAMG SA's."""
-    lines = ["| problem | vcycle its | vcycle total | / cupyx-jacobi total | / amg-sa total |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| problem | vcycle its | vcycle total | / cupyx-jacobi total | / amg-sa total "
+             "| float32 cycle its | float32 total |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for prob in dict.fromkeys(r.problem for r in results):
         rows = {r.method.split(" ")[0]: r for r in results if r.problem == prob}
         v = rows.get("vcycle-2d") or rows.get("vcycle-3d")
+        f32 = rows.get("vcycle-2d:float32") or rows.get("vcycle-3d:float32")
         if v is None:
             continue
 
@@ -38,8 +46,10 @@ def summary(results):
             r = rows.get(name)
             return f"{v.total_s / r.total_s:.3f}" if r is not None and r.info == 0 else "—"
 
+        single = (f"{f32.iterations} | {f32.total_s:.3f}" if f32 is not None and f32.info == 0
+                  else "— | —")
         lines.append(f"| {prob} | {v.iterations} | {v.total_s:.3f} | {ratio('cupyx-jacobi')} | "
-                     f"{ratio('amg-sa')} |")
+                     f"{ratio('amg-sa')} | {single} |")
     return "\n".join(lines) + "\n"
 
 
@@ -55,14 +65,14 @@ def main():
     # untimed warm-up: CUDA context, library handles, numba/NVRTC compilation on first use
     for spec in ("poisson:64", "poisson:16x16x16"):
         p = bench.make_problem(spec)
-        methods = [f"vcycle-{len(p.grid_shape)}d", "gmg-jacobi", "amg-sa", "amg-rs"]
+        methods = cycles(len(p.grid_shape)) + ["amg-sa", "amg-rs"]
         bench.run([p], methods + (list(GPU_BASELINES) if args.device == "cuda" else []), repeats=1,
                   device=args.device, progress=False)
     results = []
     for spec in specs:
         p = bench.make_problem(spec)
         d = len(p.grid_shape)
-        methods = [f"vcycle-{d}d", "gmg-jacobi", "amg-sa", "amg-rs"]
+        methods = cycles(d) + ["amg-sa", "amg-rs"]
         if args.device == "cuda":
             methods += list(GPU_BASELINES)
         results += bench.run([p], methods, repeats=args.repeats, device=args.device, budget=60)

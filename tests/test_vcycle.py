@@ -195,3 +195,22 @@ def test_fit_vcycle_writes_loadable_weights_and_resumes(tmp_path):
     assert model.meta["config"]["epochs"] == 2 and model.meta["method"] == "vcycle"
     p = learnsolve.problems.poisson((32, 32))
     assert its(p.A, p.b, model.aspreconditioner(p.A))[1] == 0
+
+
+@pytest.mark.parametrize("name", ["vcycle-2d", "gmg-jacobi"])
+def test_float32_cycle_by_name_keeps_the_float64_iteration_count(name):
+    p = learnsolve.problems.diffusion(96, contrast=1e4, seed=3, covariance="gaussian")
+    M64 = learnsolve.precond.build(name, p.A)
+    M32 = learnsolve.precond.build(f"{name}:float32", p.A)
+    assert M32.info["dtype"] == "float32" and M64.info["dtype"] == "float64"
+    n64, info64, _ = its(p.A, p.b, M64, rtol=1e-8)
+    n32, info32, x = its(p.A, p.b, M32, rtol=1e-8)
+    assert info64 == info32 == 0 and abs(n32 - n64) <= 1
+    assert learnsolve.relative_residual(p.A, x, p.b) < 1e-8
+
+
+@pytest.mark.parametrize("name", ["ic0:float32", "vcycle-2d:float16"])
+def test_precision_suffix_only_for_grid_cycles(name):
+    p = learnsolve.problems.poisson((16, 16))
+    with pytest.raises(ValueError, match="only the grid cycles take a precision suffix"):
+        learnsolve.precond.build(name, p.A)

@@ -70,7 +70,7 @@ def run_one(problem, method, *, rtol=1e-6, repeats=3, maxiter=None, solver=krylo
         else:
             M = precond.build(method, A, grid_shape=problem.grid_shape)
             solve = solver if getattr(M, "is_linear", True) else nonlinear_solver
-        expected = "jacobi" if method == "cupyx-jacobi" else method
+        expected = "jacobi" if method == "cupyx-jacobi" else method.partition(":")[0]
         if M is not None and M.name != expected:  # a learned model fell back: say so
             label = f"{method} → {M.name} (fallback)"
         sync()

@@ -37,6 +37,8 @@ def build(name, A, *, grid_shape=None):
     shipped pretrained model (``learnsolve.pretrained()``).  ``grid_shape`` is
     passed to the grid methods (``gmg-jacobi``, ``vcycle-*``); a matrix that is
     not a grid stencil makes them raise :class:`learnsolve.problems.NotAGrid`.
+    A grid cycle's name may end in ``:float32`` (``vcycle-2d:float32``): the
+    cycle is then stored and applied in float32 inside the float64 Krylov loop.
 
     Examples
     --------
@@ -44,7 +46,12 @@ def build(name, A, *, grid_shape=None):
     >>> p = learnsolve.problems.poisson((16, 16))
     >>> learnsolve.precond.build("jacobi", p.A).name
     'jacobi'
+    >>> learnsolve.precond.build("gmg-jacobi:float32", p.A).info["dtype"]
+    'float32'
     """
+    base, _, option = name.partition(":")
+    if option:
+        return _build_grid_float32(name, base, option, A, grid_shape)
     if name in BUILDERS:
         return BUILDERS[name](A)
     if name in GRID_BUILDERS:
@@ -60,6 +67,21 @@ def build(name, A, *, grid_shape=None):
         f"learnsolve.precond.build: unknown preconditioner {name!r}; choose from "
         f"{sorted(BUILDERS) + sorted(GRID_BUILDERS) + available()}."
     )
+
+
+def _build_grid_float32(name, base, option, A, grid_shape):
+    import numpy as np
+
+    from ..zoo import available, pretrained
+
+    grid = sorted(GRID_BUILDERS) + [m for m in available() if m.startswith("vcycle-")]
+    if option != "float32" or base not in grid:
+        raise ValueError(
+            f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
+            f"cycles take a precision suffix, as in 'vcycle-2d:float32' (grid cycles: {grid}).")
+    if base in GRID_BUILDERS:
+        return GRID_BUILDERS[base](A, grid_shape, dtype=np.float32)
+    return pretrained(base).aspreconditioner(A, grid_shape, dtype=np.float32)
 
 
 __all__ = ["GRID_BUILDERS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle", "NoDevicePath",
