@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from ..problems._stencil import interior, offsets, padded_shape, stencil_to_csr
 from . import _stencil as K_
@@ -192,8 +193,6 @@ class GridHierarchy:
         >>> float(abs(P.T @ H.matrix(0) @ P - H.matrix(1)).max()) < 1e-12
         True
         """
-        import scipy.sparse as sp
-
         fine, coarse = self.levels[l], self.levels[l + 1]
         cshape = (1,) * (3 - self.dim) + coarse.shape
         fshape = (1,) * (3 - self.dim) + fine.shape

@@ -50,18 +50,17 @@ def build(name, A, *, grid_shape=None):
     'float32'
     """
     base, _, option = name.partition(":")
-    if option:
-        return _build_grid_float32(name, base, option, A, grid_shape)
-    if name in BUILDERS:
-        return BUILDERS[name](A)
-    if name in GRID_BUILDERS:
-        return GRID_BUILDERS[name](A, grid_shape)
+    kw = _precision(name, base, option)
+    if base in BUILDERS:
+        return BUILDERS[base](A)
+    if base in GRID_BUILDERS:
+        return GRID_BUILDERS[base](A, grid_shape, **kw)
     from ..zoo import available, pretrained
 
-    if name in available():
-        model = pretrained(name)
+    if base in available():
+        model = pretrained(base)
         if isinstance(model, (LearnedVCycle, LearnedDCDM)):
-            return model.aspreconditioner(A, grid_shape)
+            return model.aspreconditioner(A, grid_shape, **kw)
         return model.aspreconditioner(A)
     raise ValueError(
         f"learnsolve.precond.build: unknown preconditioner {name!r}; choose from "
@@ -69,19 +68,20 @@ def build(name, A, *, grid_shape=None):
     )
 
 
-def _build_grid_float32(name, base, option, A, grid_shape):
+def _precision(name, base, option):
+    """``build``'s keyword for a ``:float32`` suffix (``{}`` without one); grid cycles only."""
+    if not option:
+        return {}
     import numpy as np
 
-    from ..zoo import available, pretrained
+    from ..zoo import available
 
     grid = sorted(GRID_BUILDERS) + [m for m in available() if m.startswith("vcycle-")]
     if option != "float32" or base not in grid:
         raise ValueError(
             f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
             f"cycles take a precision suffix, as in 'vcycle-2d:float32' (grid cycles: {grid}).")
-    if base in GRID_BUILDERS:
-        return GRID_BUILDERS[base](A, grid_shape, dtype=np.float32)
-    return pretrained(base).aspreconditioner(A, grid_shape, dtype=np.float32)
+    return {"dtype": np.float32}
 
 
 __all__ = ["GRID_BUILDERS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle", "NoDevicePath",
