@@ -157,14 +157,15 @@ def _dense(S, shape):
     dim = len(shape)
     offs = offsets(dim)
     n = int(np.prod(shape))
-    idx = torch.full(padded_shape(shape), -1, dtype=torch.int64, device=S.device)
-    idx[_inner(dim, padded_shape(shape))] = torch.arange(n, device=S.device).reshape(
-        (1,) * (3 - dim) + tuple(shape))
+    padded = padded_shape(shape)
+    inner = _inner(dim, padded)
+    idx = torch.full(padded, -1, dtype=torch.int64, device=S.device)
+    idx[inner] = torch.arange(n, device=S.device).reshape((1,) * (3 - dim) + tuple(shape))
     A = torch.zeros((n, n), dtype=S.dtype, device=S.device)
-    rows = idx[_inner(dim, padded_shape(shape))].reshape(-1)
+    rows = idx[inner].reshape(-1)
     for k, o in enumerate(offs):
-        cols = idx[_inner(dim, padded_shape(shape), o)].reshape(-1)
-        vals = S[(k,) + _inner(dim, padded_shape(shape))].reshape(-1)
+        cols = idx[_inner(dim, padded, o)].reshape(-1)
+        vals = S[(k,) + inner].reshape(-1)
         keep = cols >= 0
         A[rows[keep], cols[keep]] += vals[keep]
     return A

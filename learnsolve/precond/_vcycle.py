@@ -186,6 +186,15 @@ class LearnedVCycle:
         with torch.no_grad():
             return [model.smoother(S.to(torch.float32)).to(S.dtype) for S in stencils]
 
+    def _check_dimension(self, shape, func):
+        """``NotAGrid`` naming the right model when ``shape`` is a grid of another dimension."""
+        if shape is not None and len(shape) != self.model.dim:
+            from ..problems import NotAGrid
+
+            raise NotAGrid(f"{func}: this model is for {self.model.dim}D grids but `A` is on a "
+                           f"{len(shape)}D grid {tuple(shape)}; use "
+                           f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
+
     def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64):
         """Build the learned V-cycle for ``A`` (a 2D/3D grid stencil matrix).
 
@@ -209,26 +218,17 @@ class LearnedVCycle:
         if kind is not None:  # set up and apply on A's device
             from ._vcycle_device import device_vcycle
 
-            if shape is not None and len(shape) != dim:
-                from ..problems import NotAGrid
-
-                raise NotAGrid(f"{func}: this model is for {dim}D grids but `shape` is "
-                               f"{tuple(shape)}; use learnsolve.pretrained('{self.family}-"
-                               f"{len(shape)}d').")
+            self._check_dimension(shape, func)
             return device_vcycle(A, kind, self.torch_smoothers, shape=shape, dim=dim,
                                  nu=int(self.meta.get("nu", 1)), name=self.name, func=func,
                                  check=check, dtype=dtype, info={"model": self.name})
-        from ..problems import NotAGrid
         from ..problems._stencil import infer_shapes
 
         if shape is None:
             n = as_csr(A, func).shape[0]
             mine, other = infer_shapes(n, dim), infer_shapes(n, 5 - dim)
             shape = mine[0] if mine else (other[0] if other else None)
-        if shape is not None and len(shape) != dim:
-            raise NotAGrid(f"{func}: this model is for {dim}D grids but `A` is on a "
-                             f"{len(shape)}D grid {tuple(shape)}; use "
-                             f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
+        self._check_dimension(shape, func)
         return grid_vcycle(A, self.smoothers, shape=shape, nu=int(self.meta.get("nu", 1)),
                            name=self.name, func=func, check=check, info={"model": self.name},
                            dtype=dtype)
