@@ -37,10 +37,11 @@ def test_zero_correction_is_exactly_the_vcycle(vcycle2d, monkeypatch):
     v = vcycle2d.aspreconditioner(p.A, p.grid_shape)
     r = np.random.default_rng(1).standard_normal(p.n)
     np.testing.assert_allclose(q @ r, v @ r, rtol=1e-12, atol=1e-14)
-    # the full path through the network gives the same directions
+    # the full path through the network gives the cycle's directions (without the cluster space)
     monkeypatch.setattr(DirectionNet, "is_zero", property(lambda self: False))
     full = LearnedDCDM("z", vcycle2d, DirectionNet(2).eval(), {}).directions(p)
-    assert full.info["correction"] == "trained"
+    assert full.info["correction"] == "trained" and "clusters" not in full.info
+    v = vcycle2d.aspreconditioner(p.A, p.grid_shape, clusters=False)
     np.testing.assert_allclose(full @ r, v @ r, rtol=1e-12, atol=1e-14)
 
 
@@ -80,7 +81,7 @@ def test_unrolled_loss_of_zero_correction_equals_vcycle_pcg_energy_reduction(vcy
     for i in range(2):
         A = stencil_to_csr(batch.S[i].numpy(), T.shapes[0])
         ei = T.unpad(e[i:i + 1]).numpy()[0]
-        M = vcycle2d.aspreconditioner(A, T.shapes[0], check=False)
+        M = vcycle2d.aspreconditioner(A, T.shapes[0], check=False, clusters=False)
         x, _ = learnsolve.krylov.cg(A, A @ ei, rtol=0.0, maxiter=steps, M=M)
         d = ei - x
         logs.append(np.log((d @ (A @ d)) / (ei @ (A @ ei))) / steps)

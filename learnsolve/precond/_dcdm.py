@@ -34,7 +34,7 @@ class LearnedDCDM:
     def __repr__(self):
         return f"<LearnedDCDM {self.name!r} dim={self.net.dim} hidden={self.net.hidden}>"
 
-    def directions(self, problem, shape=None, *, check=True):
+    def directions(self, problem, shape=None, *, check=True, clusters="auto"):
         """The nonlinear direction map ``r ↦ q`` for ``problem`` (a Problem or a grid matrix).
 
         Parameters
@@ -46,6 +46,10 @@ class LearnedDCDM:
         check : bool
             Check that the underlying V-cycle is SPD; if not it falls back to
             PyAMG SA (warned) and the correction is dropped.
+        clusters : {"auto", True, False}
+            The V-cycle's coefficient-cluster coarse space (see
+            :meth:`LearnedVCycle.aspreconditioner`).  A trained correction is
+            applied to the cycle alone, so it ignores this.
 
         Returns
         -------
@@ -77,20 +81,20 @@ class LearnedDCDM:
                 raise NoDevicePath(f"{func}: a trained DCDM correction runs on the host only; pass "
                                  "a SciPy matrix, or use the V-cycle on the device.")
             # zero correction: the V-cycle's directions, set up and applied on the device
-            P = self.vcycle.aspreconditioner(A, shape, check=check)
+            P = self.vcycle.aspreconditioner(A, shape, check=check, clusters=clusters)
             P.name, P.is_linear, P.is_spd = self.name, False, False
             P.info.update(model=self.name, correction="zero (network skipped)")
             return P
-        base = self.vcycle.aspreconditioner(A, shape, check=check)
+        net = self.net
+        base = self.vcycle.aspreconditioner(A, shape, check=check,
+                                            clusters=clusters if net.is_zero else False)
         if "fallback" in base.info:
             return base
         H, K, nu = base.hierarchy, base.smoothers, base.nu
         lvl = H.levels[0]
         dim, grid, padded = H.dim, lvl.shape, lvl.padded
-        net = self.net
-        if net.is_zero:  # the correction is exactly 0: q is the V-cycle's output, skip the network
-            def apply(r):
-                return H.vcycle(np.asarray(r, dtype=np.float64), K, nu)
+        if net.is_zero:  # the correction is exactly 0: q is the V-cycle's output (with its
+            apply = base._apply  # cluster coarse space, when it has one); skip the network
         else:
             S = torch.from_numpy(lvl.S.reshape((1, len(offsets(dim))) + padded))
             with torch.inference_mode():

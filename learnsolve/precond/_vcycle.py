@@ -42,12 +42,18 @@ def contraction(matvec, apply, e, *, steps=4):
 
 
 def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=None,
-                dtype=np.float64):
+                dtype=np.float64, clusters="auto"):
     """Build the V-cycle :class:`Preconditioner` for ``A`` on its grid.
 
     ``smoother(levels) -> list of K`` gives the padded smoother stencils;
-    ``dtype`` is the precision the cycle is stored and applied in.
+    ``dtype`` is the precision the cycle is stored and applied in;
+    ``clusters`` adds the coefficient-cluster coarse space
+    (:func:`learnsolve.precond._clusters.with_clusters`); ``"auto"`` adds it
+    when ``A`` has coefficient jumps and the cycle alone contracts worse than
+    ``RHO_GATE`` (estimated; always, when ``check`` is off).
     """
+    if clusters not in ("auto", True, False):
+        raise ValueError(f"{func}: `clusters` must be 'auto', True or False, got {clusters!r}.")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{func}: `dtype` must be float32 or float64, got {dtype}.")
@@ -65,13 +71,13 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
         H, K = H.astype(dtype), [k.astype(dtype) for k in K]
     K = H.with_transposes(K)  # (K, Kᵀ) per level: the post-smoother reads Kᵀ contiguously
 
-    def apply(r):
+    def cycle(r):
         return H.vcycle(r, K, nu)
 
     info = dict(info or {}, levels=len(H.levels), grid=tuple(shape), nu=nu, dtype=str(dtype),
                 operator_complexity=round(H.operator_complexity, 3))
     e = np.random.default_rng(0).standard_normal(A.shape[0])
-    rho = contraction(lambda v: A @ v, apply, e) if check else None
+    rho = contraction(lambda v: A @ v, cycle, e) if check else None
     if check and not (rho < 0.995):
         why = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
                f"(estimated ρ(I − M A) = {rho:.3g})")
@@ -81,12 +87,31 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
         P.info["fallback"] = why
         P.setup_time = time.perf_counter() - t0
         return P
+    apply = cycle
+    if clusters:
+        from ._clusters import RHO_GATE, with_clusters
+
+        if clusters is True or rho is None or rho > RHO_GATE:
+            apply, more = with_clusters(A, cycle, shape, when=clusters)
+            info.update(more)
+            if more["clusters"] and rho is not None:
+                info["rho_cycle"] = round(float(rho), 4)
+                rho = contraction(lambda v: A @ v, apply, e)
     if rho is not None:
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
     P.hierarchy, P.smoothers, P.nu = H, K, nu
     P.setup_time = time.perf_counter() - t0
     return P
+
+
+def _host_clusters(clusters, func):
+    """The cluster coarse space has no device path: ``True`` is refused there, ``"auto"`` is off."""
+    if clusters is True:
+        from ._device import NoDevicePath
+
+        raise NoDevicePath(f"{func}: `clusters=True` needs a sparse LU, which runs on the host "
+                           f"only; pass a SciPy matrix, or clusters='auto'/False on the device.")
 
 
 def jacobi_smoothers(levels, omega):
@@ -101,7 +126,7 @@ def jacobi_smoothers(levels, omega):
     return out
 
 
-def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
+def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, clusters="auto"):
     """Geometric multigrid V-cycle with damped Jacobi smoothing (the classical baseline).
 
     Parameters
@@ -121,6 +146,9 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
         Verify positive definiteness in set-up (falls back to PyAMG SA if not).
     dtype : {float64, float32}
         Precision the cycle is stored and applied in (float32 halves memory traffic).
+    clusters : {"auto", True, False}
+        Add the coefficient-cluster coarse space (host only; see
+        :func:`learnsolve.precond._clusters.with_clusters`).
 
     Examples
     --------
@@ -136,12 +164,14 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64):
     if kind is not None:
         from ._vcycle_device import device_vcycle, jacobi_smoothers_torch
 
+        _host_clusters(clusters, func)
         dim = len(shape) if shape is not None else 2
         return device_vcycle(A, kind, jacobi_smoothers_torch(omega), shape=shape, dim=dim, nu=nu,
                              name="gmg-jacobi", func=func, check=check, dtype=dtype,
                              info={"omega": omega})
     return grid_vcycle(A, lambda levels: jacobi_smoothers(levels, omega), shape=shape, nu=nu,
-                       name="gmg-jacobi", func=func, check=check, info={"omega": omega}, dtype=dtype)
+                       name="gmg-jacobi", func=func, check=check, info={"omega": omega}, dtype=dtype,
+                       clusters=clusters)
 
 
 class LearnedVCycle:
@@ -195,7 +225,7 @@ class LearnedVCycle:
                            f"{len(shape)}D grid {tuple(shape)}; use "
                            f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
 
-    def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64):
+    def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64, clusters="auto"):
         """Build the learned V-cycle for ``A`` (a 2D/3D grid stencil matrix).
 
         Parameters
@@ -211,6 +241,11 @@ class LearnedVCycle:
             Power-iteration check of positive definiteness (fallback to PyAMG SA).
         dtype : {float64, float32}
             Precision the cycle is stored and applied in.
+        clusters : {"auto", True, False}
+            Add the coefficient-cluster coarse space, which keeps the iteration
+            count flat on rough high-contrast coefficients (host only; ``"auto"``:
+            when ``A`` has coefficient jumps and the cycle alone contracts poorly;
+            see :func:`learnsolve.precond._clusters.with_clusters`).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
         dim = self.model.dim
@@ -219,6 +254,7 @@ class LearnedVCycle:
             from ._vcycle_device import device_vcycle
 
             self._check_dimension(shape, func)
+            _host_clusters(clusters, func)
             return device_vcycle(A, kind, self.torch_smoothers, shape=shape, dim=dim,
                                  nu=int(self.meta.get("nu", 1)), name=self.name, func=func,
                                  check=check, dtype=dtype, info={"model": self.name})
@@ -231,4 +267,4 @@ class LearnedVCycle:
         self._check_dimension(shape, func)
         return grid_vcycle(A, self.smoothers, shape=shape, nu=int(self.meta.get("nu", 1)),
                            name=self.name, func=func, check=check, info={"model": self.name},
-                           dtype=dtype)
+                           dtype=dtype, clusters=clusters)

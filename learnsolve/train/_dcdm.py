@@ -91,7 +91,7 @@ def validate(net, base, val):
     from ..precond._dcdm import LearnedDCDM
 
     model = LearnedDCDM("val", base, copy.deepcopy(net).float().eval(), {})
-    its = [dcdm_iterations(model.directions(p, check=False), p) for p in val]
+    its = [dcdm_iterations(model.directions(p, check=False, clusters=False), p) for p in val]
     return float(np.mean(its)), its
 
 

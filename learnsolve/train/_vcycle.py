@@ -74,7 +74,7 @@ def validate(model, cfg, val):
     lv = LearnedVCycle("val", model, {"nu": cfg.nu})
     its = []
     for p in val:
-        M = lv.aspreconditioner(p.A, p.grid_shape, check=False)
+        M = lv.aspreconditioner(p.A, p.grid_shape, check=False, clusters=False)
         res = []
         _, info = krylov.cg(p.A, p.b, rtol=1e-6, M=M, residuals=res, maxiter=500)
         its.append(len(res) - 1 if info == 0 else 500)

@@ -1,0 +1,142 @@
+"""The coefficient-cluster coarse space of the grid cycles (``clusters=``)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import learnsolve
+from learnsolve.ops._clusters import (
+    cluster_labels,
+    galerkin,
+    smoothed_basis,
+    smoothed_basis_reference,
+)
+from learnsolve.problems import diffusion, poisson
+
+
+def its(p, M):
+    res = []
+    x, info = learnsolve.krylov.cg(p.A, p.b, M=M, rtol=1e-6, residuals=res)
+    assert info == 0
+    assert np.linalg.norm(p.b - p.A @ x) <= 1e-6 * np.linalg.norm(p.b)
+    return len(res) - 1
+
+
+@pytest.mark.parametrize("p", [diffusion(24, contrast=1e4, seed=1),
+                               diffusion(10, dim=3, contrast=1e3, seed=2),
+                               poisson((9, 13))], ids=["2d", "3d", "poisson"])
+@pytest.mark.parametrize("omega", [2 / 3, 1.0])
+def test_smoothed_basis_matches_the_sparse_product_reference(p, omega):
+    labels = np.random.default_rng(0).integers(0, 17, p.A.shape[0])
+    labels[:17] = np.arange(17)
+    Z, R = smoothed_basis(p.A, labels, omega=omega), smoothed_basis_reference(p.A, labels, omega=omega)
+    assert Z.shape == R.shape
+    assert abs(Z - R).max() < 1e-14
+
+
+def test_labels_cut_at_jumps_and_blocks_only():
+    p = diffusion(40, contrast=1e4, seed=3)
+    A = sp.csr_array(p.A)
+    labels, weak = cluster_labels(A, p.grid_shape, block=8)
+    assert weak > 0
+    C = A.tocoo()
+    off = C.row != C.col
+    d = A.diagonal()
+    strong = np.abs(C.data) > 0.05 * np.sqrt(d[C.row] * d[C.col])
+    iy, ix = np.divmod(np.arange(40 * 40), 40)
+    block = (iy // 8) * 5 + ix // 8
+    same_block = block[C.row] == block[C.col]
+    # a strong coupling inside a block never separates two clusters ...
+    assert np.all(labels[C.row] == labels[C.col], where=off & strong & same_block)
+    # ... and no cluster crosses a block face or a weak coupling
+    cross = off & ~(strong & same_block)
+    assert np.all(block[C.row] == block[C.col], where=labels[C.row] == labels[C.col])
+    assert cross.any()
+    # with no jumps (Poisson) the clusters are exactly the 8×8 blocks
+    q = poisson((40, 40))
+    labels, weak = cluster_labels(q.A, (40, 40), block=8)
+    assert weak == 0 and labels.max() + 1 == 25
+
+
+def test_galerkin_is_the_triple_product():
+    p = diffusion(16, contrast=1e3, seed=4)
+    Z = smoothed_basis(p.A, cluster_labels(p.A, p.grid_shape, block=4)[0])
+    E = galerkin(p.A, Z)
+    assert abs(E - (Z.T @ p.A @ Z)).max() < 1e-9 * abs(E).max()
+    assert np.linalg.eigvalsh(E.toarray()).min() > 0
+
+
+@pytest.fixture(scope="module")
+def rough():
+    return diffusion(128, contrast=1e4, seed=100)
+
+
+def test_balanced_cycle_is_symmetric_positive_definite(rough):
+    P = learnsolve.pretrained("vcycle-2d").aspreconditioner(rough.A, clusters=True)
+    assert P.info["clusters"] > 0
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2, rough.A.shape[0]))
+    assert abs(x @ P.matvec(y) - y @ P.matvec(x)) < 1e-10 * abs(x @ P.matvec(y))
+    X = rng.standard_normal((rough.A.shape[0], 8))
+    assert np.all(np.einsum("ij,ij->j", X, P.matmat(X)) > 0)
+    # the coarse space is solved exactly: M A is the identity on span(Z)
+    from learnsolve.ops._clusters import cluster_labels as lab
+
+    Z = smoothed_basis(rough.A, lab(rough.A, rough.grid_shape, block=6)[0], omega=0.85)
+    z = Z @ rng.standard_normal(Z.shape[1])
+    assert np.linalg.norm(P.matvec(rough.A @ z) - z) < 1e-8 * np.linalg.norm(z)
+
+
+@pytest.mark.parametrize("n", [128, 256])
+def test_clusters_keep_rough_piecewise_flat(n):
+    """Rough contrast-1e4 fields: the cycle alone needs 23-88 iterations here, with clusters ≤ 11."""
+    p = diffusion(n, contrast=1e4, seed=100)
+    V = learnsolve.pretrained("vcycle-2d")
+    alone, auto = V.aspreconditioner(p.A, clusters=False), V.aspreconditioner(p.A)
+    assert "clusters" not in alone.info and auto.info["clusters"] > 0
+    k_alone, k_auto = its(p, alone), its(p, auto)
+    assert k_auto <= 11
+    assert k_auto * 2 <= k_alone
+    # the same space lifts the Jacobi cycle, and SciPy's cg accepts the result
+    G = learnsolve.precond.gmg(p.A)
+    assert G.info["clusters"] > 0 and its(p, G) <= 16
+    x, info = spla.cg(p.A, p.b, M=auto, rtol=1e-8)
+    assert info == 0 and np.linalg.norm(p.b - p.A @ x) <= 1e-8 * np.linalg.norm(p.b)
+
+
+@pytest.mark.parametrize("p", [poisson((64, 64)), diffusion(64, variance=2.0, seed=1),
+                               diffusion(64, contrast=1e4, seed=1, covariance="gaussian")],
+                         ids=["poisson", "lognormal", "smooth-piecewise"])
+def test_auto_leaves_well_served_problems_alone(p):
+    P = learnsolve.pretrained("vcycle-2d").aspreconditioner(p.A)
+    assert "clusters" not in P.info and P.info["rho"] < 0.2
+    forced = learnsolve.pretrained("vcycle-2d").aspreconditioner(p.A, clusters=True)
+    assert forced.info["clusters"] > 0 and its(p, forced) <= its(p, P)
+
+
+def test_clusters_in_3d():
+    p = diffusion(16, dim=3, contrast=1e4, seed=3)
+    V = learnsolve.pretrained("vcycle-3d")
+    with_c = V.aspreconditioner(p.A, clusters=True)
+    assert with_c.info["clusters"] > 0
+    assert its(p, with_c) <= its(p, V.aspreconditioner(p.A, clusters=False))
+
+
+def test_dcdm_directions_carry_the_cluster_space(rough):
+    M = learnsolve.pretrained("dcdm-2d").directions(rough)
+    assert M.info["clusters"] > 0
+    x, info = learnsolve.krylov.dcdm(rough.A, rough.b, M=M, rtol=1e-6, k=2)
+    assert info == 0 and np.linalg.norm(rough.b - rough.A @ x) <= 1e-6 * np.linalg.norm(rough.b)
+
+
+def test_bad_clusters_argument_and_device_refusal(rough):
+    with pytest.raises(ValueError, match="`clusters` must be"):
+        learnsolve.precond.gmg(rough.A, clusters="yes")
+    from learnsolve.ops import to_device
+    from learnsolve.precond import NoDevicePath
+
+    At = to_device(poisson((16, 16)).A, "torch")
+    with pytest.raises(NoDevicePath, match="clusters=True"):
+        learnsolve.pretrained("vcycle-2d").aspreconditioner(At, clusters=True)
+    assert "clusters" not in learnsolve.precond.gmg(At).info  # "auto" is off on the device
