@@ -35,7 +35,7 @@ def _block_ids(shape, block):
     return ids
 
 
-def cluster_labels(A, shape, *, theta=0.05, block=8):
+def cluster_labels(A, shape, *, theta=0.05, block=6):
     """Label the coefficient clusters of the grid matrix ``A``.
 
     Parameters
@@ -62,7 +62,7 @@ def cluster_labels(A, shape, *, theta=0.05, block=8):
     >>> from learnsolve.problems import diffusion
     >>> p = diffusion(32, contrast=1e4, seed=0)
     >>> labels, weak = cluster_labels(p.A, p.grid_shape)
-    >>> bool(labels.max() >= 16 and weak > 0)   # at least the 4×4 blocks, and jumps exist
+    >>> bool(labels.max() >= 35 and weak > 0)   # at least the 6×6 grid of blocks, and jumps exist
     True
     """
     A = sp.csr_array(A)

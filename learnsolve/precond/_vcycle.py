@@ -92,11 +92,10 @@ def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=N
         from ._clusters import RHO_GATE, with_clusters
 
         if clusters is True or rho is None or rho > RHO_GATE:
+            # I − M A = (I − Π)(I − V A)(I − Π) with Π the A-orthogonal projector onto span(Z),
+            # so the cycle's contraction checked above bounds the combined one: no second check
             apply, more = with_clusters(A, cycle, shape, when=clusters)
             info.update(more)
-            if more["clusters"] and rho is not None:
-                info["rho_cycle"] = round(float(rho), 4)
-                rho = contraction(lambda v: A @ v, apply, e)
     if rho is not None:
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
