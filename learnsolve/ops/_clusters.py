@@ -55,7 +55,7 @@ def cluster_labels(A, shape, *, theta=0.05, block=6):
     labels : ndarray of int64
         Cluster of every unknown, ``0 .. m-1``.
     weak : int
-        Number of cut couplings that were not block faces (0 means no coefficient jumps).
+        Number of weak couplings, each pair once (0 means no coefficient jumps).
 
     Examples
     --------

@@ -65,4 +65,3 @@ def with_clusters(A, apply, shape, *, theta=THETA, block=BLOCK, omega=OMEGA, whe
 
     return balanced, {"clusters": int(Z.shape[1]), "cluster_nnz_lu": int(lu.L.nnz + lu.U.nnz),
                       "cluster_block": block, "cluster_theta": theta}
-
