@@ -32,7 +32,7 @@ def space_cost(p):
     t.append(time.perf_counter())
     Z = smoothed_basis(p.A, labels, omega=OMEGA)
     t.append(time.perf_counter())
-    E = galerkin(p.A, Z)
+    E, _ = galerkin(p.A, Z)
     t.append(time.perf_counter())
     lu = spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                    options={"SymmetricMode": True})

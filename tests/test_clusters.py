@@ -62,8 +62,9 @@ def test_labels_cut_at_jumps_and_blocks_only():
 def test_galerkin_is_the_triple_product():
     p = diffusion(16, contrast=1e3, seed=4)
     Z = smoothed_basis(p.A, cluster_labels(p.A, p.grid_shape, block=4)[0])
-    E = galerkin(p.A, Z)
+    E, AZ = galerkin(p.A, Z)
     assert abs(E - (Z.T @ p.A @ Z)).max() < 1e-9 * abs(E).max()
+    assert abs(AZ - p.A @ Z).max() == 0
     assert np.linalg.eigvalsh(E.toarray()).min() > 0
 
 

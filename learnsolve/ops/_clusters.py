@@ -11,7 +11,7 @@ kernels give the piecewise-constant basis that keeps them.
   faces of ``block``-wide grid blocks; each connected piece is one cluster.
 - :func:`smoothed_basis` is the cluster indicators after one damped-Jacobi
   step, ``Z = (I − ω D⁻¹ A) Z₀`` (one column per cluster).
-- :func:`galerkin` is ``Zᵀ A Z``.
+- :func:`galerkin` is ``Zᵀ A Z`` (and ``A Z``).
 
 Pure NumPy/SciPy with one numba kernel; :func:`smoothed_basis_reference`
 is the sparse-product reference it is tested against.
@@ -143,5 +143,6 @@ def smoothed_basis_reference(A, labels, *, omega=2 / 3):
 
 
 def galerkin(A, Z):
-    """``Zᵀ A Z`` as a CSC matrix (ready for a sparse factorization)."""
-    return sp.csc_matrix(Z.T @ (A @ Z))
+    """``Zᵀ A Z`` as a CSC matrix (ready for a sparse factorization), and ``A Z`` for reuse."""
+    AZ = A @ Z
+    return sp.csc_matrix(Z.T @ AZ), AZ

@@ -53,10 +53,10 @@ def with_clusters(A, apply, shape, *, theta=THETA, block=BLOCK, omega=OMEGA, whe
     if when == "auto" and weak == 0:
         return apply, {"clusters": 0}
     Z = smoothed_basis(A, labels, omega=omega)
-    lu = spla.splu(galerkin(A, Z), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+    E, AZ = galerkin(A, Z)
+    lu = spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                    options={"SymmetricMode": True})
-    Zt = Z.T.tocsr()
-    AZt = (A @ Z).T.tocsr()
+    Zt, AZt = Z.T.tocsr(), AZ.T.tocsr()
 
     def balanced(b):
         x = Z @ lu.solve(Zt @ b)
