@@ -43,12 +43,10 @@ METHODS = ("vcycle", "vcycle-alone", "dcdm", "gmg-jacobi", "amg-sa", "amg-rs", "
 
 
 def build(method, p):
-    if method == "vcycle-alone":  # the learned cycle without its coefficient-cluster coarse space
-        model = learnsolve.pretrained(f"vcycle-{len(p.grid_shape)}d")
-        return model.aspreconditioner(p.A, p.grid_shape, clusters=False)
-    if method in ("vcycle", "dcdm"):
-        method = f"{method}-{len(p.grid_shape)}d"
-    return learnsolve.precond.build(method, p.A, grid_shape=p.grid_shape)
+    d = len(p.grid_shape)
+    # vcycle-alone: the learned cycle without its coefficient-cluster coarse space
+    names = {"vcycle": f"vcycle-{d}d", "dcdm": f"dcdm-{d}d", "vcycle-alone": f"vcycle-{d}d:noclusters"}
+    return learnsolve.precond.build(names.get(method, method), p.A, grid_shape=p.grid_shape)
 
 
 def run(p, method, maxiter):

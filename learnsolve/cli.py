@@ -89,7 +89,8 @@ def main(argv=None):
                         "a .mtx path, or 'shared' (../shared/matrices). Default: "
                         "diffusion:256:contrast=1e4")
     b.add_argument("--precond", default=",".join(default_preconds()),
-                   help="comma-separated preconditioners (default: %(default)s)")
+                   help="comma-separated preconditioners; grid cycles take options, e.g. "
+                        "vcycle-2d:float32, vcycle-2d:noclusters (default: %(default)s)")
     b.add_argument("--rtol", type=float, default=1e-6)
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--maxiter", type=int, default=None)

@@ -146,3 +146,17 @@ def test_bad_clusters_argument_and_device_refusal(rough):
     with pytest.raises(NoDevicePath, match="clusters=True"):
         learnsolve.pretrained("vcycle-2d").aspreconditioner(At, clusters=True)
     assert "clusters" not in learnsolve.precond.gmg(At).info  # "auto" is off on the device
+
+
+def test_cluster_options_by_name(rough):
+    build = learnsolve.precond.build
+    off = build("vcycle-2d:noclusters", rough.A, grid_shape=rough.grid_shape)
+    both = build("vcycle-2d:float32:noclusters", rough.A, grid_shape=rough.grid_shape)
+    assert "clusters" not in off.info and "clusters" not in both.info
+    assert both.info["dtype"] == "float32"
+    assert build("vcycle-2d", rough.A).info["clusters"] > 0  # "auto" turns it on here
+    forced = build("gmg-jacobi:clusters", poisson((32, 32)).A)
+    assert forced.info["clusters"] > 0
+    r = np.random.default_rng(6).standard_normal(rough.A.shape[0])
+    ref = learnsolve.pretrained("vcycle-2d").aspreconditioner(rough.A, clusters=False)
+    np.testing.assert_allclose(off @ r, ref @ r, rtol=1e-12, atol=1e-14)

@@ -209,8 +209,9 @@ def test_float32_cycle_by_name_keeps_the_float64_iteration_count(name):
     assert learnsolve.relative_residual(p.A, x, p.b) < 1e-8
 
 
-@pytest.mark.parametrize("name", ["ic0:float32", "vcycle-2d:float16"])
-def test_precision_suffix_only_for_grid_cycles(name):
+@pytest.mark.parametrize("name", ["ic0:float32", "vcycle-2d:float16", "ic0:noclusters",
+                                  "vcycle-2d:float32:nocluster", "dcdm-2d:noclusters"])
+def test_name_options_only_for_grid_cycles(name):
     p = learnsolve.problems.poisson((16, 16))
-    with pytest.raises(ValueError, match="only the grid cycles take a precision suffix"):
+    with pytest.raises(ValueError, match="only the grid\\s+cycles take options.*noclusters"):
         learnsolve.precond.build(name, p.A)

@@ -37,8 +37,10 @@ def build(name, A, *, grid_shape=None):
     shipped pretrained model (``learnsolve.pretrained()``).  ``grid_shape`` is
     passed to the grid methods (``gmg-jacobi``, ``vcycle-*``); a matrix that is
     not a grid stencil makes them raise :class:`learnsolve.problems.NotAGrid`.
-    A grid cycle's name may end in ``:float32`` (``vcycle-2d:float32``): the
-    cycle is then stored and applied in float32 inside the float64 Krylov loop.
+    A grid cycle's name may end in options (``GRID_OPTIONS``): ``:float32``
+    (``vcycle-2d:float32``) stores and applies the cycle in float32 inside the
+    float64 Krylov loop; ``:noclusters`` / ``:clusters`` leave out / force the
+    coefficient-cluster coarse space (``clusters=False`` / ``True``).
 
     Examples
     --------
@@ -48,9 +50,11 @@ def build(name, A, *, grid_shape=None):
     'jacobi'
     >>> learnsolve.precond.build("gmg-jacobi:float32", p.A).info["dtype"]
     'float32'
+    >>> learnsolve.precond.build("gmg-jacobi:float32:clusters", p.A).info["clusters"] > 0
+    True
     """
-    base, _, option = name.partition(":")
-    kw = _precision(name, base, option)
+    base, _, options = name.partition(":")
+    kw = _grid_options(name, base, options)
     if base in BUILDERS:
         return BUILDERS[base](A)
     if base in GRID_BUILDERS:
@@ -68,22 +72,33 @@ def build(name, A, *, grid_shape=None):
     )
 
 
-def _precision(name, base, option):
-    """``build``'s keyword for a ``:float32`` suffix (``{}`` without one); grid cycles only."""
-    if not option:
+#: Options a grid cycle's name may carry after colons (``vcycle-2d:float32:noclusters``).
+GRID_OPTIONS = {"float32": ("dtype", "float32"), "clusters": ("clusters", True),
+                "noclusters": ("clusters", False)}
+
+
+def _grid_options(name, base, options):
+    """``build``'s keywords for a grid cycle's name options (``{}`` without any)."""
+    if not options:
         return {}
     import numpy as np
 
     from ..zoo import available
 
     grid = sorted(GRID_BUILDERS) + [m for m in available() if m.startswith("vcycle-")]
-    if option != "float32" or base not in grid:
+    bad = [o for o in options.split(":") if o not in GRID_OPTIONS]
+    if bad or base not in grid:
         raise ValueError(
             f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
-            f"cycles take a precision suffix, as in 'vcycle-2d:float32' (grid cycles: {grid}).")
-    return {"dtype": np.float32}
+            f"cycles take options, as in 'vcycle-2d:float32' or 'vcycle-2d:noclusters' (options: "
+            f"{sorted(GRID_OPTIONS)}; grid cycles: {grid}).")
+    kw = dict(GRID_OPTIONS[o] for o in options.split(":"))
+    if "dtype" in kw:
+        kw["dtype"] = np.dtype(kw["dtype"]).type
+    return kw
 
 
-__all__ = ["GRID_BUILDERS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle", "NoDevicePath",
-           "OmegaTuner", "Preconditioner", "amg", "build", "factored", "fsai", "gmg", "ic0", "ick",
-           "identity", "inverse_factored", "jacobi", "matrix_features", "mic0", "ssor", "tuned"]
+__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle",
+           "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "build", "factored", "fsai", "gmg",
+           "ic0", "ick", "identity", "inverse_factored", "jacobi", "matrix_features", "mic0", "ssor",
+           "tuned"]
