@@ -5,6 +5,8 @@ Every function takes the system matrix and returns an operator usable as
 ``setup_time``, ``is_linear`` and ``is_spd`` attributes.
 """
 
+import numpy as np
+
 from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
@@ -73,7 +75,7 @@ def build(name, A, *, grid_shape=None):
 
 
 #: Options a grid cycle's name may carry after colons (``vcycle-2d:float32:noclusters``).
-GRID_OPTIONS = {"float32": ("dtype", "float32"), "clusters": ("clusters", True),
+GRID_OPTIONS = {"float32": ("dtype", np.float32), "clusters": ("clusters", True),
                 "noclusters": ("clusters", False)}
 
 
@@ -81,21 +83,16 @@ def _grid_options(name, base, options):
     """``build``'s keywords for a grid cycle's name options (``{}`` without any)."""
     if not options:
         return {}
-    import numpy as np
-
     from ..zoo import available
 
     grid = sorted(GRID_BUILDERS) + [m for m in available() if m.startswith("vcycle-")]
-    bad = [o for o in options.split(":") if o not in GRID_OPTIONS]
-    if bad or base not in grid:
+    options = options.split(":")
+    if base not in grid or any(o not in GRID_OPTIONS for o in options):
         raise ValueError(
             f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
             f"cycles take options, as in 'vcycle-2d:float32' or 'vcycle-2d:noclusters' (options: "
             f"{sorted(GRID_OPTIONS)}; grid cycles: {grid}).")
-    kw = dict(GRID_OPTIONS[o] for o in options.split(":"))
-    if "dtype" in kw:
-        kw["dtype"] = np.dtype(kw["dtype"]).type
-    return kw
+    return dict(GRID_OPTIONS[o] for o in options)
 
 
 __all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle",
