@@ -15,12 +15,11 @@ import os
 import time
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
 import learnsolve
 from learnsolve._backend import blas_single_thread
 from learnsolve.bench import machine_info
-from learnsolve.ops._clusters import cluster_labels, galerkin, smoothed_basis
+from learnsolve.ops._clusters import cluster_labels, factorize, galerkin, smoothed_basis
 from learnsolve.precond._clusters import BLOCK, OMEGA
 from learnsolve.problems import diffusion
 
@@ -34,8 +33,7 @@ def space_cost(p):
     t.append(time.perf_counter())
     E, _ = galerkin(p.A, Z)
     t.append(time.perf_counter())
-    lu = spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                   options={"SymmetricMode": True})
+    lu = factorize(E)
     t.append(time.perf_counter())
     s = time.perf_counter()
     lu.solve(np.ones(E.shape[0]))

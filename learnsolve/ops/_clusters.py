@@ -11,7 +11,7 @@ kernels give the piecewise-constant basis that keeps them.
   faces of ``block``-wide grid blocks; each connected piece is one cluster.
 - :func:`smoothed_basis` is the cluster indicators after one damped-Jacobi
   step, ``Z = (I − ω D⁻¹ A) Z₀`` (one column per cluster).
-- :func:`galerkin` is ``Zᵀ A Z`` (and ``A Z``).
+- :func:`galerkin` is ``Zᵀ A Z`` (and ``A Z``); :func:`factorize` its sparse LU.
 
 Pure NumPy/SciPy with one numba kernel; :func:`smoothed_basis_reference`
 is the sparse-product reference it is tested against.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 
@@ -146,3 +147,9 @@ def galerkin(A, Z):
     """``Zᵀ A Z`` as a CSC matrix (ready for a sparse factorization), and ``A Z`` for reuse."""
     AZ = A @ Z
     return sp.csc_matrix(Z.T @ AZ), AZ
+
+
+def factorize(E):
+    """Sparse LU of the SPD ``E = Zᵀ A Z`` (SuperLU, minimum degree on ``Eᵀ + E``, no pivoting)."""
+    return spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                     options={"SymmetricMode": True})

@@ -9,8 +9,6 @@ Neumann–Neumann form); ``Zᵀ A Z`` is factorized once by a sparse LU.
 
 from __future__ import annotations
 
-import scipy.sparse.linalg as spla
-
 #: Couplings at or below this scaled strength are coefficient jumps (see :func:`cluster_labels`).
 THETA = 0.05
 #: Edge of the grid blocks the clusters are cut into.
@@ -47,15 +45,14 @@ def with_clusters(A, apply, shape, *, theta=THETA, block=BLOCK, omega=OMEGA, whe
     info : dict
         ``clusters`` (their number; 0 when not used) and ``cluster_nnz_lu``.
     """
-    from ..ops._clusters import cluster_labels, galerkin, smoothed_basis
+    from ..ops._clusters import cluster_labels, factorize, galerkin, smoothed_basis
 
     labels, weak = cluster_labels(A, shape, theta=theta, block=block)
     if when == "auto" and weak == 0:
         return apply, {"clusters": 0}
     Z = smoothed_basis(A, labels, omega=omega)
     E, AZ = galerkin(A, Z)
-    lu = spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                   options={"SymmetricMode": True})
+    lu = factorize(E)
     Zt, AZt = Z.T.tocsr(), AZ.T.tocsr()
 
     def balanced(b):
