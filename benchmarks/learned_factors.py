@@ -1,4 +1,5 @@
-"""Learned factors against IC(0), IC(1), relaxed MIC(0), FSAI, Jacobi and PyAMG SA (issue 3's table).
+"""Learned factors against IC(0), IC(1), relaxed MIC(0), FSAI (on A²'s and an adaptive pattern), Jacobi
+and PyAMG SA (issue 3's table).
 
 For each problem and seed: build each preconditioner (set-up timed, GNN
 inference and the safety probe included), solve with ``learnsolve.krylov.cg``
@@ -27,13 +28,14 @@ from learnsolve.bench import make_problem
 from learnsolve.bench._suites import expand
 
 OMEGAS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0)
-LEARNED = ("gnn-ic1-correct", "gnn-ic-correct", "gnn-fsai", "gnn-fsai-a2")
+LEARNED = ("gnn-ic1-correct", "gnn-ic-correct", "gnn-fsai", "gnn-fsai-a2", "gnn-fsai-select")
 
 
 def builders(model_paths, names):
     out = {"ic0": learnsolve.precond.ic0, "ic1": lambda A: learnsolve.precond.ick(A, 1),
            "ic2": lambda A: learnsolve.precond.ick(A, 2),
            "jacobi": learnsolve.precond.jacobi, "fsai(A²)": learnsolve.precond.fsai,
+           "fsai(adaptive)": lambda A: learnsolve.precond.fsai(A, "adaptive"),
            "amg-sa": learnsolve.precond.amg}
     for name in names:
         if name in learnsolve.pretrained():

@@ -115,16 +115,20 @@ def main(argv=None):
     t.add_argument("--base", default=None,
                    help="dcdm: the V-cycle to build on, a zoo name or weights path "
                         "(default vcycle-<dim>d)")
-    t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai"])
+    t.add_argument("--kind", default="correct", choices=["ic", "correct", "fsai", "select"],
+                   help="factor: L (ic), a correction of IC (correct), G (fsai), or the pattern of "
+                        "G with FSAI's values (select: pattern A3, loss imitate)")
     t.add_argument("--family", default=None, choices=["condiff-2d", "fem"],
                    help="factor: training problems (2D ConDiff grids, or P1 FEM on unstructured "
                         "2D/3D meshes)")
-    t.add_argument("--pattern", default=None, choices=["A", "ic1", "ic2", "ic3", "A2"],
-                   help="factor: sparsity pattern of L/G (A's, IC(k)'s level-k fill, or A²'s)")
+    t.add_argument("--pattern", default=None, choices=["A", "ic1", "ic2", "ic3", "A2", "A3"],
+                   help="factor: sparsity pattern of L/G (A's, IC(k)'s level-k fill, or A²'s; "
+                        "A³'s: the candidates of kind select)")
     t.add_argument("--correction", default=None, choices=["add", "scale"],
                    help="factor, kind correct: additive or relative correction of the base factor")
     t.add_argument("--loss", default="lowfreq",
-                   choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai"])
+                   choices=["lowfreq", "hutchinson", "both", "kaporin", "fsai", "imitate"],
+                   help="imitate (kind select): logistic loss against the Kaporin-optimal pattern")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--samples", type=int, default=None,
                    help="problems (factor) or batches (vcycle) per epoch")

@@ -115,7 +115,7 @@ def test_to_device_gpu_paths_agree():
 
 
 CUPY_PRECONDS = ["identity", "jacobi", "ic0", "ic1", "mic0", "ssor", "fsai", "gmg-jacobi", "vcycle-2d",
-                 "gnn-fsai-a2", "gnn-ic1-correct"]
+                 "fsai-adaptive", "gnn-fsai-a2", "gnn-fsai-select", "gnn-ic1-correct"]
 
 
 @needs_gpu

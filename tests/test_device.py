@@ -11,7 +11,8 @@ from learnsolve.precond._device import DevicePreconditioner
 
 torch = pytest.importorskip("torch")
 
-ON_TORCH = ["identity", "jacobi", "fsai", "gmg-jacobi", "vcycle-2d", "gnn-fsai-a2", "dcdm-2d"]
+ON_TORCH = ["identity", "jacobi", "fsai", "fsai-adaptive", "gmg-jacobi", "vcycle-2d", "gnn-fsai-a2",
+            "gnn-fsai-select", "dcdm-2d"]
 
 
 @pytest.fixture(scope="module")

@@ -37,10 +37,12 @@ def test_fit_writes_weights_with_metadata_and_resumes(tmp_path):
 
 @pytest.mark.parametrize("kind,loss", [("ic", "hutchinson"), ("correct", "both"), ("correct", "kaporin"),
                                        ("fsai", "kaporin"), ("fsai", "both"),
-                                       ("fsai", "fsai")])
+                                       ("fsai", "fsai"), ("select", "imitate")])
 def test_fit_other_kinds_and_losses(tmp_path, kind, loss):
     out = str(tmp_path / f"{kind}.pt")
-    hist = fit(TrainConfig(kind=kind, loss=loss, epochs=1, **TINY), out, progress=False)
+    pattern = "A3" if kind == "select" else "A"
+    hist = fit(TrainConfig(kind=kind, loss=loss, epochs=1, pattern=pattern, **TINY), out,
+               progress=False)
     assert np.isfinite(hist[0]["loss"]) and hist[0]["val_ratio"] > 0
 
 
@@ -118,7 +120,7 @@ def test_shipped_model_is_built_by_name_and_listed_in_the_benchmark():
     from learnsolve import bench
 
     assert "gnn-ic-correct" in learnsolve.pretrained()
-    assert "gnn-ic1-correct" in bench.default_preconds() and "gnn-fsai-a2" in bench.default_preconds()
+    assert "gnn-ic1-correct" in bench.default_preconds() and "gnn-fsai-select" in bench.default_preconds()
     assert "gnn-ic-correct" not in bench.default_preconds()  # superseded by gnn-ic1-correct
     assert "gnn-ic-fem" in learnsolve.pretrained() and "gnn-ic-fem" not in bench.default_preconds()
     p = learnsolve.problems.diffusion(24, variance=1.0, seed=0)

@@ -182,7 +182,7 @@ def test_with_fill_patterns():
     A = learnsolve.problems.poisson((6, 5)).A
     S = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
     T = sp.tril(S, k=-1)
-    for pattern, want in (("A", S), ("ic1", S + T @ T.T), ("A2", S @ S)):
+    for pattern, want in (("A", S), ("ic1", S + T @ T.T), ("A2", S @ S), ("A3", S @ S @ S)):
         F = ops.with_fill(A, pattern)
         assert F.has_sorted_indices
         np.testing.assert_array_equal(F.toarray() != 0 if pattern == "A" else
@@ -191,7 +191,7 @@ def test_with_fill_patterns():
                                       want.toarray() > 0)
         np.testing.assert_array_equal(F.toarray(), A.toarray())  # values of A, zeros on the fill
     with pytest.raises(ValueError, match="with_fill.*pattern"):
-        ops.with_fill(A, "A3")
+        ops.with_fill(A, "A4")
 
 
 def test_ic1_is_ilu0_on_the_level1_pattern():

@@ -13,7 +13,8 @@ CLASSICAL = tuple(precond.BUILDERS)  # identity, jacobi, ic0, ic1, ic2, mic0, ss
 
 # Shipped models left out of the default benchmark because a newer model does the same job better
 # (benchmarks/learned_factors.py still compares them): keeps `make demo` under two minutes.
-SUPERSEDED = {"gnn-ic-correct": "gnn-ic1-correct", "gnn-fsai": "gnn-fsai-a2"}
+SUPERSEDED = {"gnn-ic-correct": "gnn-ic1-correct", "gnn-fsai": "gnn-fsai-a2",
+              "gnn-fsai-a2": "gnn-fsai-select"}
 
 
 def default_preconds():

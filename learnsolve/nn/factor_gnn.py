@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .factor_conv import FactorConv
 
-KINDS = ("ic", "correct", "fsai")
+KINDS = ("ic", "correct", "fsai", "select")
 
 
 class FactorGNN(torch.nn.Module):
@@ -30,18 +30,25 @@ class FactorGNN(torch.nn.Module):
       an untrained model *is* IC(0) (IC(0) is invariant under diagonal scaling);
     - ``'fsai'``: ``G̃ = I + f`` with diagonal ``exp(g)``, or with
       ``correction='scale'`` ``G̃ = G̃_FSAI · exp(α f)``, a correction of
-      classical FSAI on the pattern (:func:`learnsolve.ops.fsai_factor`).
+      classical FSAI on the pattern (:func:`learnsolve.ops.fsai_factor`);
+    - ``'select'`` (pattern ``'A3'``): a score per candidate entry of
+      ``tril(A³)``; each row keeps as many of its best-scored candidates as
+      ``tril(A²)`` has (:func:`learnsolve.ops.top_per_row`) and ``G`` is
+      classical FSAI on that learned pattern, so its values are optimal for
+      the pattern and only the pattern is learned.  Edge inputs are ``ã_ij``,
+      ``(Ã²)_ij`` and ``(Ã³)_ij`` and ``-log10(|·| + 1e-6) / 6`` of each.
 
     Parameters
     ----------
-    kind : {'ic', 'correct', 'fsai'}
+    kind : {'ic', 'correct', 'fsai', 'select'}
     channels : int
         Width of node/edge states.
     layers : int
         Number of :class:`FactorConv` layers.
-    pattern : {'A', 'ic1', 'ic2', 'ic3', 'A2'}
-        Pattern of the factor.  For ``'correct'`` the base is the incomplete
-        Cholesky factor on it (IC(0) for ``'A'``, IC(k) for ``'ick'``).
+    pattern : {'A', 'ic1', 'ic2', 'ic3', 'A2', 'A3'}
+        Pattern of the factor (``'A3'``, the candidates, for ``'select'``).
+        For ``'correct'`` the base is the incomplete Cholesky factor on it
+        (IC(0) for ``'A'``, IC(k) for ``'ick'``).
     correction : {'add', 'scale'}
         ``'correct'``: off-diagonal entries ``l + α f`` (``'add'``) or
         ``l · exp(α f)`` (``'scale'``: relative, so the weak couplings across
@@ -73,12 +80,17 @@ class FactorGNN(torch.nn.Module):
         if correction not in ("add", "scale"):
             raise ValueError(f"learnsolve.nn.FactorGNN: unknown `correction`={correction!r}; use "
                              "'add' or 'scale'.")
+        if (kind == "select") != (pattern == "A3"):
+            raise ValueError("learnsolve.nn.FactorGNN: kind 'select' scores the candidates on "
+                             f"pattern 'A3', and only it does; got kind={kind!r}, pattern={pattern!r}.")
         self.kind = kind
         self.pattern = pattern
         self.correction = correction
         # 'correct', and FSAI with correction='scale', correct a classical factor (IC(k) / FSAI)
         self.based = kind == "correct" or (kind == "fsai" and correction == "scale")
         edge_in = 1 if not self.based else (4 if correction == "scale" else 2)
+        if kind == "select":
+            edge_in = 6
         self.node_enc = torch.nn.Linear(3, channels)
         self.edge_enc = torch.nn.Linear(edge_in, channels)
         self.convs = torch.nn.ModuleList(FactorConv(channels) for _ in range(layers))
@@ -88,7 +100,7 @@ class FactorGNN(torch.nn.Module):
         # random heads (zero heads too would make α and the heads a saddle point:
         # every gradient vanishes); the other kinds zero their heads instead.
         self.alpha = torch.nn.Parameter(torch.zeros(())) if self.based else None
-        if not self.based:
+        if not self.based and kind != "select":  # scores start random: zero ones would all tie
             for head in (self.edge_head, self.node_head):
                 torch.nn.init.zeros_(head.weight)
                 torch.nn.init.zeros_(head.bias)
@@ -115,6 +127,8 @@ class FactorGNN(torch.nn.Module):
         """Factor values from the heads' edge and node outputs ``f``, ``g`` and the start
         values (torch tensors, or NumPy arrays from the fused inference)."""
         exp = torch.exp if isinstance(f, Tensor) else np.exp
+        if self.kind == "select":  # scores of the candidates
+            return f, base_diag
         if not self.based:
             return base_offdiag + f, base_diag * exp(g)
         alpha = self.alpha if isinstance(f, Tensor) else float(self.alpha.item())
@@ -143,9 +157,9 @@ class FactorGNN(torch.nn.Module):
         if self.kind == "ic":
             base_off, base_diag = w[low], np.ones(n)
             edge_feat = w[:, None]
-        elif not self.based:  # FSAI from the identity
+        elif not self.based:  # FSAI from the identity, or candidate scores
             base_off, base_diag = np.zeros(low.size), np.ones(n)
-            edge_feat = w[:, None]
+            edge_feat = w[:, None] if self.kind == "fsai" else _path_features(A, row, col, d)
         else:
             from ._factor_fused import edge_features
 
@@ -213,6 +227,8 @@ class FactorGNN(torch.nn.Module):
         default; several times faster on a CPU) instead of :meth:`forward`.
         """
         tensors, (rows, cols, d) = self.inputs(A, extras=extras)
+        if self.kind == "select":
+            return self.select(A, tensors, fused)
         if fused:
             from ._factor_fused import fused_forward
 
@@ -223,3 +239,51 @@ class FactorGNN(torch.nn.Module):
             off, diag = (t.double().numpy() for t in self(**tensors))
             self.train(was_training)
         return self.assemble(self.kind, off, diag, rows, cols, d)
+
+    def scores(self, tensors, fused=True):
+        """Float64 NumPy scores of the candidates (kind ``'select'``) from :meth:`inputs`."""
+        if fused:
+            from ._factor_fused import fused_forward
+
+            return fused_forward(self, **tensors)[0]
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            f = self(**tensors)[0].double().numpy()
+        self.train(was_training)
+        return f
+
+    def select(self, A, tensors, fused=True):
+        """``G``: classical FSAI on the learned pattern (kind ``'select'``)."""
+        from ..ops import fsai_factor, top_per_row
+        from ..ops._fsai_select import candidates
+
+        C, budget = candidates(A)
+        f = self.scores(tensors, fused)
+        if f.size != C.nnz:  # the lower edges of with_fill(A, 'A3') are the candidates
+            raise RuntimeError(f"learnsolve.nn.FactorGNN.select: {f.size} scores for {C.nnz} "
+                               "candidates (an explicit zero on A's diagonal?).")
+        if not np.all(np.isfinite(f)):  # unusable: an empty pattern, which the caller rejects
+            return sp.csr_array(A.shape)
+        return fsai_factor(A, top_per_row(C, f, budget))
+
+
+def _path_features(A, row, col, d):
+    """Float32 ``[ã_ij, (Ã²)_ij, (Ã³)_ij]`` on the edges ``(row, col)`` of ``A``'s (filled)
+    pattern, ``Ã = D^{-1/2} A D^{-1/2}`` (how strongly paths of length 1–3 couple i and j),
+    then ``-log10(|·| + 1e-6) / 6`` of each (couplings across contrast jumps are tiny)."""
+    from ..problems._graph import lookup
+
+    s = 1.0 / np.sqrt(d)
+    At = sp.csr_array(sp.diags_array(s) @ A @ sp.diags_array(s))
+    At.eliminate_zeros()
+    A2 = sp.csr_array(At @ At)
+    A3 = sp.csr_array(A2 @ At)
+    out = np.empty((row.size, 6), np.float32)
+    for q, M in enumerate((At, A2, A3)):
+        M.sort_indices()
+        v = lookup(M.indptr.astype(np.int64), M.indices.astype(np.int64),
+                   M.data.astype(np.float64), row, col)
+        out[:, q] = v
+        out[:, q + 3] = -np.log10(np.abs(v) + 1e-6) / 6.0
+    return out

@@ -68,8 +68,10 @@ def fsai_factor(A, pattern="A2"):
     ----------
     A : sparse matrix
         Symmetric positive definite, diagonal stored.
-    pattern : {'A', 'ic1', 'A2'}
-        Pattern of ``G``: ``tril`` of the pattern from :func:`with_fill`.
+    pattern : {'A', 'ic1', 'A2', 'A3'} or sparse matrix
+        Pattern of ``G``: ``tril`` of the pattern from :func:`with_fill`, or
+        ``tril`` of a given sparse matrix's pattern (diagonal included), e.g.
+        from :func:`fsai_pattern`.
 
     Examples
     --------
@@ -82,7 +84,14 @@ def fsai_factor(A, pattern="A2"):
     True
     """
     A = sp.csr_array(A)
-    P = sp.csr_array(sp.tril(with_fill(A, pattern), format="csr"))
+    if sp.issparse(pattern):
+        if pattern.shape != A.shape:
+            raise ValueError(f"learnsolve.ops.fsai_factor: `pattern` has shape {pattern.shape} but `A` "
+                             f"has {A.shape}; pass a pattern of A's shape.")
+        P = sp.csr_array(sp.tril(pattern, format="csr"))
+        P.sum_duplicates()
+    else:
+        P = sp.csr_array(sp.tril(with_fill(A, pattern), format="csr"))
     P.sort_indices()
     status, row, vals = _fsai_rows(A.indptr.astype(np.int64), A.indices.astype(np.int64),
                                    A.data.astype(np.float64), P.indptr.astype(np.int64),

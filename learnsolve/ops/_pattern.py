@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-PATTERNS = ("A", "ic1", "ic2", "ic3", "A2")
+PATTERNS = ("A", "ic1", "ic2", "ic3", "A2", "A3")
 
 
 @numba.njit(cache=True)
@@ -160,11 +160,12 @@ def with_fill(A, pattern="A"):
     ----------
     A : sparse matrix
         Symmetric pattern, diagonal stored.
-    pattern : {'A', 'ic1', 'ic2', 'ic3', 'A2'}
+    pattern : {'A', 'ic1', 'ic2', 'ic3', 'A2', 'A3'}
         ``'A'``: unchanged.  ``'icK'``: the level-K fill of incomplete
         Cholesky (:func:`fill_levels`; for K = 1 that is ``A ∪ T Tᵀ``, ``T`` the
         strictly lower pattern), so :func:`ichol0` on the result is IC(K).
-        ``'A2'``: the pattern of ``A²`` (the classical choice for FSAI).
+        ``'A2'``: the pattern of ``A²`` (the classical choice for FSAI);
+        ``'A3'``: of ``A³`` (the candidates of an adaptive FSAI pattern).
 
     Returns
     -------
@@ -195,6 +196,8 @@ def with_fill(A, pattern="A"):
         extra = sp.csr_array(T + T.T)
     else:
         extra = sp.csr_array(S @ S)
+        if pattern == "A3":
+            extra = sp.csr_array(extra @ S)
     # union of the patterns, values of A (explicit zeros kept on the fill)
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     ptr, idx, val = _union(i64(A.indptr), i64(A.indices), A.data, i64(extra.indptr),

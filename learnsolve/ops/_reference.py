@@ -89,3 +89,35 @@ def fill_levels_ref(A, k):
         # symmetric pattern: row i's levels are also column i's
         lev[i + 1:, i] = np.minimum(lev[i + 1:, i], lev[i, i + 1:])
     return np.tril(lev <= k, k=-1)
+
+
+def fsai_select_ref(A, C, budget, method):
+    """Adaptive FSAI pattern by dense loops: per row, the ``budget[i]`` candidates of ``C``
+    (strictly lower) that minimize ``s_i = a_ii − a_iSᵀ A_SS⁻¹ a_iS``, by trying every subset
+    (``'exhaustive'``) or adding the best one at a time (``'greedy'``).  Returns the kept
+    columns of each row as sorted lists."""
+    from itertools import combinations
+
+    A = sp.csr_array(A).toarray()
+    C = sp.csr_array(C)
+
+    def schur(i, S):
+        S = list(S)
+        if not S:
+            return A[i, i]
+        v = A[S, i]
+        return A[i, i] - v @ np.linalg.solve(A[np.ix_(S, S)], v)
+
+    kept = []
+    for i in range(A.shape[0]):
+        cand = list(C.indices[C.indptr[i] : C.indptr[i + 1]])
+        k = min(int(budget[i]), len(cand))
+        if method == "exhaustive":
+            best = min(combinations(cand, k), key=lambda S: schur(i, S))
+        else:
+            best = []
+            for _ in range(k):
+                best.append(min((j for j in cand if j not in best),
+                                key=lambda j: schur(i, best + [j])))
+        kept.append(sorted(int(j) for j in best))
+    return kept

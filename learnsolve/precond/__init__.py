@@ -26,6 +26,7 @@ BUILDERS = {
     "mic0": mic0,
     "ssor": ssor,
     "fsai": fsai,
+    "fsai-adaptive": lambda A: fsai(A, "adaptive"),
     "amg-sa": lambda A: amg(A, "sa"),
     "amg-rs": lambda A: amg(A, "rs"),
 }

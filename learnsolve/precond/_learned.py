@@ -11,7 +11,9 @@ from .._validation import as_csr, check_symmetric, positive_diagonal
 from ._factored import factored, ic0, ick
 from ._fsai import fsai, inverse_factored
 
-METHODS = {"ic": "gnn-ic", "correct": "gnn-ic-correct", "fsai": "gnn-fsai"}
+METHODS = {"ic": "gnn-ic", "correct": "gnn-ic-correct", "fsai": "gnn-fsai",
+           "select": "gnn-fsai (learned pattern)"}
+INVERSE = ("fsai", "select")  # kinds whose factor G gives M⁻¹ = Gᵀ G
 
 
 def _usable(F):
@@ -109,7 +111,7 @@ class LearnedFactor:
         if kind is not None:  # set up on the host, apply on A's device
             from ..ops import to_device
 
-            require_path("gtg" if self.model.kind == "fsai" else "llt", kind, func, self.name)
+            require_path("gtg" if self.model.kind in INVERSE else "llt", kind, func, self.name)
             return on_device(self.aspreconditioner(to_device(A, "scipy"), probe=probe), A, func=func)
         t0 = time.perf_counter()
         A = as_csr(A, func)
@@ -126,7 +128,7 @@ class LearnedFactor:
             return _as_fallback(fallback(A), why, t0)
         name = self.name  # the model's name, so a benchmark row says which model ran
         info = {"model": self.name, "method": METHODS[self.model.kind]}
-        build = inverse_factored if self.model.kind == "fsai" else factored
+        build = inverse_factored if self.model.kind in INVERSE else factored
         P = build(F, name=name, info=info)
         if probe:
             fallback = self._fallback()
@@ -148,7 +150,7 @@ class LearnedFactor:
         computed during inference), or ``None`` when the model has no such base."""
         if F is None:
             return None
-        if self.model.kind == "fsai":
+        if self.model.kind in INVERSE:
             return inverse_factored(F, name=name, info={"pattern": self.model.pattern})
         return factored(F, name=name, info={"pattern": self.model.pattern})
 
@@ -157,7 +159,9 @@ class LearnedFactor:
         classical FSAI (:func:`~learnsolve.precond.fsai`) on the model's pattern for FSAI models,
         else the incomplete Cholesky factor on it (IC(0) or IC(k))."""
         pattern = self.model.pattern
-        if self.model.kind == "fsai":
+        if self.model.kind == "select":  # the static pattern of the same cost
+            pattern = "A2"
+        if self.model.kind in INVERSE:
 
             def fallback(A):
                 return fsai(A, pattern)

@@ -19,7 +19,8 @@ from .losses import KaporinFSAI, fsai_low_frequency, fsai_residual, hutchinson, 
 
 LOSSES = {"ic": ("lowfreq", "hutchinson", "both", "kaporin"),
           "correct": ("lowfreq", "hutchinson", "both", "kaporin"),
-          "fsai": ("kaporin", "fsai", "lowfreq", "both")}
+          "fsai": ("kaporin", "fsai", "lowfreq", "both"),
+          "select": ("imitate",)}
 
 
 @dataclasses.dataclass
@@ -105,11 +106,42 @@ def pcg_iterations(A, b, M, rtol=1e-6):
     return len(res) - 1 if info == 0 else np.inf
 
 
+def select_targets(A):
+    """Labels and weights of the learned-pattern loss (kind ``'select'``).
+
+    Labels: the Kaporin-optimal pattern of every row (exhaustive selection).
+    Weights: each row's gain from it over ``A²``'s pattern, ``log(s_i(A²) / s_i(opt))``
+    (``s_i = g_ii⁻²``), normalized to mean 1 over the candidates: most rows have several
+    near-equivalent patterns and gain nothing, while the rows at coefficient jumps gain a
+    lot, and it is there the pattern decides the iteration count.
+    """
+    from ..ops import fsai_factor
+    from ..ops._fsai_select import candidates, selection_mask
+
+    A = sp.csr_array(A)
+    labels = selection_mask(A, "exhaustive")
+    C, budget = candidates(A)
+    keep = top_from_mask(C, labels, budget)
+    gain = 2.0 * np.log(fsai_factor(A, keep).diagonal() / fsai_factor(A, "A2").diagonal())
+    w = np.repeat(np.maximum(gain, 0.0), np.diff(C.indptr)) + 1e-3
+    return (torch.as_tensor(labels, dtype=torch.float32),
+            torch.as_tensor(w / w.mean(), dtype=torch.float32))
+
+
+def top_from_mask(C, mask, budget):
+    from ..ops import top_per_row
+
+    return top_per_row(C, mask.astype(float), budget)
+
+
 class Sample:
     """A problem turned into model inputs and loss data (scaled space)."""
 
     def __init__(self, model, p, cfg, rng):
         self.tensors, (rows, cols, d) = model.inputs(p.A)
+        if cfg.kind == "select":
+            self.labels, self.weights = select_targets(p.A)
+            return
         self.rows = torch.as_tensor(rows, dtype=torch.int64)
         self.cols = torch.as_tensor(cols, dtype=torch.int64)
         s = 1.0 / np.sqrt(d)
@@ -135,6 +167,9 @@ class Sample:
         """The configured loss; the relative ones are minimized in log form so that
         every sample weighs by its relative improvement, whatever its conditioning."""
         off, diag = model(**self.tensors)
+        if cfg.kind == "select":  # imitate the exhaustive selection (logistic loss per candidate)
+            return torch.nn.functional.binary_cross_entropy_with_logits(off, self.labels,
+                                                                        weight=self.weights)
         L = factor_triplets(off.double(), diag.double(), self.rows, self.cols)
         if cfg.kind == "fsai" and cfg.loss in ("lowfreq", "both"):
             lf = torch.log(fsai_low_frequency(L, self.x, self.b))
@@ -194,7 +229,7 @@ def fit(cfg, out, *, resume=False, progress=True):
     ckpt = out + ".ckpt"
     start, history = 0, []
     val = validation_set(cfg)
-    base_fn = precond.jacobi if cfg.kind == "fsai" else precond.ic0
+    base_fn = precond.jacobi if cfg.kind in ("fsai", "select") else precond.ic0
     baseline = [pcg_iterations(p.A, p.b, base_fn(p.A)) for p in val]
     best_ratio, best_state = validate(model, val, baseline), copy.deepcopy(model.state_dict())
     if resume and os.path.exists(ckpt):
