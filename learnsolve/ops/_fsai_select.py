@@ -17,6 +17,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ._pattern import _structure
+
 #: Largest number of subsets tried per row by ``method='exhaustive'``; rows with more fall
 #: back to forward selection (a 2D five-point row has C(12, 6) = 924).
 EXHAUSTIVE_CAP = 5000
@@ -118,12 +120,6 @@ def _select_rows(a_ptr, a_idx, a_val, c_ptr, c_idx, budget, exhaustive, cap):  #
     return keep
 
 
-def _structure(A):
-    S = sp.csr_array((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape)
-    S.sum_duplicates()
-    return S
-
-
 def candidates(A):
     """Candidate entries and budgets of an adaptive FSAI pattern.
 
@@ -137,6 +133,7 @@ def candidates(A):
         pattern costs.
     """
     S = _structure(sp.csr_array(A))
+    S.sum_duplicates()
     S2 = sp.csr_array(S @ S)
     C = sp.csr_array(sp.tril(S2 @ S, k=-1, format="csr"))
     C.data[:] = 1.0

@@ -115,23 +115,17 @@ def select_targets(A):
     near-equivalent patterns and gain nothing, while the rows at coefficient jumps gain a
     lot, and it is there the pattern decides the iteration count.
     """
-    from ..ops import fsai_factor
+    from ..ops import fsai_factor, top_per_row
     from ..ops._fsai_select import candidates, selection_mask
 
     A = sp.csr_array(A)
     labels = selection_mask(A, "exhaustive")
     C, budget = candidates(A)
-    keep = top_from_mask(C, labels, budget)
+    keep = top_per_row(C, labels.astype(float), budget)
     gain = 2.0 * np.log(fsai_factor(A, keep).diagonal() / fsai_factor(A, "A2").diagonal())
     w = np.repeat(np.maximum(gain, 0.0), np.diff(C.indptr)) + 1e-3
     return (torch.as_tensor(labels, dtype=torch.float32),
             torch.as_tensor(w / w.mean(), dtype=torch.float32))
-
-
-def top_from_mask(C, mask, budget):
-    from ..ops import top_per_row
-
-    return top_per_row(C, mask.astype(float), budget)
 
 
 class Sample:
