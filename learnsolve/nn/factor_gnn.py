@@ -228,7 +228,7 @@ class FactorGNN(torch.nn.Module):
         """
         tensors, (rows, cols, d) = self.inputs(A, extras=extras)
         if self.kind == "select":
-            return self.select(A, tensors, fused)
+            return self.select(A, tensors, rows, cols, fused)
         if fused:
             from ._factor_fused import fused_forward
 
@@ -253,12 +253,15 @@ class FactorGNN(torch.nn.Module):
         self.train(was_training)
         return f
 
-    def select(self, A, tensors, fused=True):
-        """``G``: classical FSAI on the learned pattern (kind ``'select'``)."""
+    def select(self, A, tensors, rows, cols, fused=True):
+        """``G``: classical FSAI on the learned pattern (kind ``'select'``); ``rows``/``cols``
+        are the candidates, the lower edges of ``with_fill(A, 'A3')`` from :meth:`inputs`."""
         from ..ops import fsai_factor, top_per_row
-        from ..ops._fsai_select import candidates
+        from ..ops._fsai_select import _budgets
 
-        C, budget = candidates(A)
+        C = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=A.shape)
+        C.sort_indices()
+        budget = _budgets(A)[1]
         f = self.scores(tensors, fused)
         if f.size != C.nnz:  # the lower edges of with_fill(A, 'A3') are the candidates
             raise RuntimeError(f"learnsolve.nn.FactorGNN.select: {f.size} scores for {C.nnz} "

@@ -132,14 +132,18 @@ def candidates(A):
         ``tril(A²)`` has, so the adaptive factor costs what FSAI on ``A²``'s
         pattern costs.
     """
-    S = _structure(sp.csr_array(A))
-    S.sum_duplicates()
-    S2 = sp.csr_array(S @ S)
-    C = sp.csr_array(sp.tril(S2 @ S, k=-1, format="csr"))
+    S, budget = _budgets(A)
+    C = sp.csr_array(sp.tril(S @ S @ S, k=-1, format="csr"))
     C.data[:] = 1.0
     C.sort_indices()
-    budget = np.diff(sp.tril(S2, k=-1, format="csr").indptr).astype(np.int64)
     return C, budget
+
+
+def _budgets(A):
+    """``A``'s structure and the off-diagonal count of each row of ``tril(A²)``."""
+    S = _structure(sp.csr_array(A))
+    S.sum_duplicates()
+    return S, np.diff(sp.tril(S @ S, k=-1, format="csr").indptr).astype(np.int64)
 
 
 def _with_diagonal(C, keep):
