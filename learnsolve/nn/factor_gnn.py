@@ -261,7 +261,7 @@ class FactorGNN(torch.nn.Module):
 
         C = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=A.shape)
         C.sort_indices()
-        budget = _budgets(A)[1]
+        budget = _budgets(A)[2]
         f = self.scores(tensors, fused)
         if f.size != C.nnz:  # the lower edges of with_fill(A, 'A3') are the candidates
             raise RuntimeError(f"learnsolve.nn.FactorGNN.select: {f.size} scores for {C.nnz} "

@@ -52,6 +52,52 @@ def _schur(D, sel, k, m, B, v):  # pragma: no cover - jitted
     return D[m, m] - acc
 
 
+@numba.njit(cache=True)
+def _forward(D, m, k, best):  # pragma: no cover - jitted
+    """Forward selection of ``k`` of the ``m`` candidates: each step adds the one that lowers
+    ``s_i`` most (``D``'s last row/column is ``i``).
+
+    Keeps, for every candidate ``q``, its row ``l_q`` of the Cholesky factor of
+    ``D[S ∪ {q}, S ∪ {q}]``, its conditional variance ``d_q = D_qq − |l_q|²`` and
+    covariance ``c_q = D_qi − l_qᵀ w`` given the chosen set ``S``; adding ``q``
+    lowers ``s_i`` by ``c_q² / d_q``.  A step costs ``O(m |S|)``, not a
+    factorization per candidate.
+    """
+    L = np.zeros((m, k))
+    d = np.empty(m)
+    c = np.empty(m)
+    for q in range(m):
+        d[q] = D[q, q]
+        c[q] = D[q, m]
+    used = np.zeros(m, np.bool_)
+    for size in range(k):
+        gain, pick = -1.0, -1
+        for q in range(m):
+            if not used[q] and d[q] > 0.0 and c[q] * c[q] / d[q] > gain:
+                gain, pick = c[q] * c[q] / d[q], q
+        if pick < 0:  # nothing SPD left: keep the first unused ones
+            for q in range(m):
+                if not used[q]:
+                    pick = q
+                    break
+        best[size] = pick
+        used[pick] = True
+        if not d[pick] > 0.0:
+            continue
+        piv = np.sqrt(d[pick])
+        w = c[pick] / piv
+        for q in range(m):
+            if used[q]:
+                continue
+            t = D[q, pick]
+            for a in range(size):
+                t -= L[q, a] * L[pick, a]
+            t /= piv
+            L[q, size] = t
+            d[q] -= t * t
+            c[q] -= t * w
+
+
 @numba.njit(parallel=True, cache=True)
 def _select_rows(a_ptr, a_idx, a_val, c_ptr, c_idx, budget, exhaustive, cap):  # pragma: no cover
     """Mask over the candidates ``c_idx`` (strictly lower, sorted per row) of the kept ones."""
@@ -97,24 +143,8 @@ def _select_rows(a_ptr, a_idx, a_val, c_ptr, c_idx, budget, exhaustive, cap):  #
                 comb[j] += 1
                 for t in range(j + 1, k):
                     comb[t] = comb[t - 1] + 1
-        else:  # forward selection: add the candidate that lowers s_i most
-            used = np.zeros(m, np.bool_)
-            for size in range(1, k + 1):
-                low, pick = np.inf, -1
-                for q in range(m):
-                    if used[q]:
-                        continue
-                    best[size - 1] = q
-                    s = _schur(D, best, size, m, B, v)
-                    if s < low:
-                        low, pick = s, q
-                if pick < 0:  # nothing SPD: keep the first unused ones
-                    for q in range(m):
-                        if not used[q]:
-                            pick = q
-                            break
-                best[size - 1] = pick
-                used[pick] = True
+        else:
+            _forward(D, m, k, best)
         for a in range(k):
             keep[s0 + best[a]] = True
     return keep
@@ -132,18 +162,67 @@ def candidates(A):
         ``tril(A²)`` has, so the adaptive factor costs what FSAI on ``A²``'s
         pattern costs.
     """
-    S, budget = _budgets(A)
-    C = sp.csr_array(sp.tril(S @ S @ S, k=-1, format="csr"))
-    C.data[:] = 1.0
-    C.sort_indices()
-    return C, budget
+    S, S2, budget = _budgets(A)
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    ptr, idx = _lower_product(i64(S2.indptr), i64(S2.indices), i64(S.indptr), i64(S.indices),
+                              4 * numba.get_num_threads())
+    return sp.csr_array((np.ones(idx.size), idx, ptr), shape=A.shape), budget
+
+
+@numba.njit(cache=True)
+def _lower_row(i, a_ptr, a_idx, b_ptr, b_idx, mark, out):  # pragma: no cover - jitted
+    """Sorted distinct columns ``< i`` of row ``i`` of ``A B`` into ``out``; returns their count."""
+    k = 0
+    for p in range(a_ptr[i], a_ptr[i + 1]):
+        j = a_idx[p]
+        for q in range(b_ptr[j], b_ptr[j + 1]):
+            c = b_idx[q]
+            if c < i and mark[c] != i:
+                mark[c] = i
+                t = k  # insertion into the sorted prefix
+                while t > 0 and out[t - 1] > c:
+                    out[t] = out[t - 1]
+                    t -= 1
+                out[t] = c
+                k += 1
+    return k
+
+
+@numba.njit(parallel=True, cache=True)
+def _lower_product(a_ptr, a_idx, b_ptr, b_idx, chunks):  # pragma: no cover - jitted
+    """Strictly lower pattern of ``A B`` (sorted rows), without forming the full product."""
+    n = a_ptr.size - 1
+    chunks = max(1, min(n, chunks))
+    longest = 0
+    for i in range(n):
+        t = 0
+        for p in range(a_ptr[i], a_ptr[i + 1]):
+            t += b_ptr[a_idx[p] + 1] - b_ptr[a_idx[p]]
+        longest = max(longest, t)
+    counts = np.zeros(n + 1, np.int64)
+    for pass_ in range(2):
+        if pass_ == 1:
+            ptr = np.cumsum(counts)
+            idx = np.empty(ptr[-1], np.int64)
+        for ch in numba.prange(chunks):
+            mark = np.full(n, -1, np.int64)
+            out = np.empty(longest, np.int64)
+            for i in range(ch * n // chunks, (ch + 1) * n // chunks):
+                k = _lower_row(i, a_ptr, a_idx, b_ptr, b_idx, mark, out)
+                if pass_ == 0:
+                    counts[i + 1] = k
+                else:
+                    idx[ptr[i]:ptr[i] + k] = out[:k]
+    return ptr, idx
 
 
 def _budgets(A):
-    """``A``'s structure and the off-diagonal count of each row of ``tril(A²)``."""
+    """``A``'s structure, ``A²``'s and the off-diagonal count of each row of ``tril(A²)``."""
     S = _structure(sp.csr_array(A))
     S.sum_duplicates()
-    return S, np.diff(sp.tril(S @ S, k=-1, format="csr").indptr).astype(np.int64)
+    S2 = sp.csr_array(S @ S)
+    rows = np.repeat(np.arange(S2.shape[0]), np.diff(S2.indptr))
+    return S, S2, np.bincount(rows[S2.indices < rows], minlength=S2.shape[0]).astype(np.int64)
 
 
 def _with_diagonal(C, keep):
@@ -217,10 +296,21 @@ def top_per_row(C, scores, budget):
     if scores.shape != (C.nnz,) or not np.all(np.isfinite(scores)):
         raise ValueError("learnsolve.ops.top_per_row: `scores` must be finite, one per candidate "
                          f"({C.nnz}); got shape {scores.shape}.")
-    n = C.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(C.indptr))
-    order = np.lexsort((-scores, rows))  # by row, best first
-    rank = np.arange(C.nnz) - C.indptr[rows[order]]
-    keep = np.zeros(C.nnz, bool)
-    keep[order[rank < budget[rows[order]]]] = True
+    keep = _top_rows(np.ascontiguousarray(C.indptr, np.int64), scores,
+                     np.ascontiguousarray(budget, np.int64))
     return _with_diagonal(C, keep)
+
+
+@numba.njit(parallel=True, cache=True)
+def _top_rows(ptr, scores, budget):  # pragma: no cover - jitted
+    """Mask of the ``budget[i]`` highest scores in each row segment (ties: the earlier entry)."""
+    keep = np.zeros(scores.size, np.bool_)
+    for i in numba.prange(ptr.size - 1):
+        s0, s1 = ptr[i], ptr[i + 1]
+        if budget[i] >= s1 - s0:
+            keep[s0:s1] = True
+            continue
+        order = np.argsort(-scores[s0:s1], kind="mergesort")
+        for a in range(budget[i]):
+            keep[s0 + order[a]] = True
+    return keep
