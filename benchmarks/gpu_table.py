@@ -4,7 +4,8 @@ One run on one machine: for each problem, ``learnsolve.bench.run(..., device='cu
 builds every preconditioner from the ``cupyx`` matrix and solves with
 ``learnsolve.krylov.cg`` on CuPy arrays (rtol 1e-6 on the true residual,
 medians over repeats, after an untimed warm-up on small grids; the learned cycle
-also as ``vcycle-*:float32``, stored and applied in float32); ``cupyx-cg``
+also as ``vcycle-*:float32``, stored and applied in float32, and as
+``vcycle-*:nograph``, applied eagerly instead of from a CUDA graph); ``cupyx-cg``
 and ``cupyx-jacobi`` are CuPy's own ``cg``; PyAMG SA and RS run on the same
 machine's CPU.  Writes
 ``results.md``/``results.json`` and a summary of the ratios the issue asks for.
@@ -26,19 +27,21 @@ GPU_BASELINES = ("cupyx-cg", "cupyx-jacobi")
 
 
 def cycles(dim):
-    """The grid cycles of the table: learned and Jacobi, the learned one also applied in float32."""
-    return [f"vcycle-{dim}d", f"vcycle-{dim}d:float32", "gmg-jacobi"]
+    """The grid cycles of the table: learned and Jacobi, the learned one also applied in float32
+    and without the CUDA graph."""
+    return [f"vcycle-{dim}d", f"vcycle-{dim}d:float32", f"vcycle-{dim}d:nograph", "gmg-jacobi"]
 
 
 def summary(results):
     """Per problem: the learned cycle's total over CuPy Jacobi-PCG's and over PyAMG SA's."""
     lines = ["| problem | vcycle its | vcycle total | / cupyx-jacobi total | / amg-sa total "
-             "| float32 cycle its | float32 total |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| float32 cycle its | float32 total | eager (no graph) solve | graph solve |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for prob in dict.fromkeys(r.problem for r in results):
         rows = {r.method.split(" ")[0]: r for r in results if r.problem == prob}
         v = rows.get("vcycle-2d") or rows.get("vcycle-3d")
         f32 = rows.get("vcycle-2d:float32") or rows.get("vcycle-3d:float32")
+        eager = rows.get("vcycle-2d:nograph") or rows.get("vcycle-3d:nograph")
         if v is None:
             continue
 
@@ -48,8 +51,10 @@ def summary(results):
 
         single = (f"{f32.iterations} | {f32.total_s:.3f}" if f32 is not None and f32.info == 0
                   else "— | —")
+        solves = (f"{eager.solve_s:.4f} | {v.solve_s:.4f}" if eager is not None and eager.info == 0
+                  else "— | —")
         lines.append(f"| {prob} | {v.iterations} | {v.total_s:.3f} | {ratio('cupyx-jacobi')} | "
-                     f"{ratio('amg-sa')} | {single} |")
+                     f"{ratio('amg-sa')} | {single} | {solves} |")
     return "\n".join(lines) + "\n"
 
 

@@ -127,3 +127,30 @@ def test_device_vcycle_falls_back_to_jacobi_when_the_check_fails(problem, monkey
     assert P.name == "jacobi" and "fallback" in P.info
     r = np.random.default_rng(3).standard_normal(p.n)
     np.testing.assert_allclose((P @ torch.from_numpy(r)).numpy(), r / p.A.diagonal(), rtol=1e-12)
+
+
+def test_cuda_graph_option_off_cuda(problem):
+    """``graph='auto'`` stays eager on a CPU tensor and says why; ``True`` there, or on a SciPy
+    matrix, is an error; ``:nograph`` turns it off."""
+    from learnsolve.precond._vcycle_device import cuda_graphed
+
+    p, T = problem
+    model = learnsolve.pretrained("vcycle-2d")
+    P = model.aspreconditioner(T)
+    assert P.info["graph"] is False and "CUDA" in P.info["graph_skipped"]
+    E = learnsolve.precond.build("vcycle-2d:nograph", T)
+    assert E.info["graph"] is False and "graph_skipped" not in E.info
+    r = torch.from_numpy(np.random.default_rng(2).standard_normal(p.n))
+    np.testing.assert_array_equal((P @ r).numpy(), (E @ r).numpy())
+    with pytest.raises(ValueError, match=r"aspreconditioner: `graph=True` needs a matrix on a CUDA"):
+        model.aspreconditioner(T, graph=True)
+    with pytest.raises(ValueError, match=r"gmg: `graph=True` .* for a SciPy matrix"):
+        learnsolve.precond.gmg(p.A, graph=True)
+    with pytest.raises(ValueError, match=r"`graph`='yes' is not one of"):
+        learnsolve.precond.gmg(T, graph="yes")
+
+    def double(v):
+        return 2 * v
+
+    fn, why = cuda_graphed(double, r)
+    assert fn is double and "CUDA device" in why

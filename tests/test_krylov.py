@@ -227,3 +227,31 @@ def test_bad_inputs_name_function_argument_and_fix(small_spd):
         krylov.cg(p.A, p.b, M=precond.identity(p.n + 1))
     with pytest.raises(ValueError, match="x0"):
         krylov.dcdm(p.A, p.b, x0=np.zeros(3))
+
+
+@pytest.mark.parametrize("solver", [krylov.cg, krylov.fcg, krylov.dcdm])
+def test_any_array_api_namespace(solver):
+    """The loops use only the array API standard (what CuPy and torch share): with
+    ``array_api_strict`` arrays, an operator and a preconditioner written in that namespace,
+    each solver returns such an array and agrees with its NumPy run."""
+    xp = pytest.importorskip("array_api_strict")
+    p = learnsolve.problems.diffusion(10, variance=1.0, seed=7)
+    Ad = xp.asarray(p.A.toarray())
+    inv_d = xp.asarray(1.0 / p.A.diagonal())
+
+    class Op:
+        shape, dtype = p.A.shape, np.float64
+
+        def matvec(self, v):
+            return xp.matmul(Ad, v)
+
+    class Jacobi(Op):
+        def matvec(self, v):
+            return inv_d * v
+
+    x, info = solver(Op(), xp.asarray(p.b), rtol=1e-10, M=Jacobi())
+    assert info == 0 and type(x).__module__.startswith("array_api_strict")
+    x_np, info_np = solver(p.A, p.b, rtol=1e-10, M=precond.jacobi(p.A))
+    assert info_np == 0
+    np.testing.assert_allclose(np.asarray(x), x_np, rtol=1e-8, atol=1e-12)
+    assert learnsolve.relative_residual(p.A, np.asarray(x), p.b) <= 1e-10

@@ -43,7 +43,9 @@ def build(name, A, *, grid_shape=None):
     A grid cycle's name may end in options (``GRID_OPTIONS``): ``:float32``
     (``vcycle-2d:float32``) stores and applies the cycle in float32 inside the
     float64 Krylov loop; ``:noclusters`` / ``:clusters`` leave out / force the
-    coefficient-cluster coarse space (``clusters=False`` / ``True``).
+    coefficient-cluster coarse space (``clusters=False`` / ``True``);
+    ``:nograph`` applies a device cycle eagerly instead of from a CUDA graph
+    (``graph=False``).
 
     Examples
     --------
@@ -77,7 +79,7 @@ def build(name, A, *, grid_shape=None):
 
 #: Options a grid cycle's name may carry after colons (``vcycle-2d:float32:noclusters``).
 GRID_OPTIONS = {"float32": ("dtype", np.float32), "clusters": ("clusters", True),
-                "noclusters": ("clusters", False)}
+                "noclusters": ("clusters", False), "nograph": ("graph", False)}
 
 
 def _grid_options(name, base, options):

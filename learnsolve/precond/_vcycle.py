@@ -125,7 +125,18 @@ def jacobi_smoothers(levels, omega):
     return out
 
 
-def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, clusters="auto"):
+def _graph_needs_device(graph, kind, func):
+    """``graph=True`` is for device matrices; a host matrix gets a clear error."""
+    from ._vcycle_device import check_graph
+
+    check_graph(graph, func)
+    if graph is True and kind is None:
+        raise ValueError(f"{func}: `graph=True` replays the cycle from a CUDA graph and needs a "
+                         "cupyx or torch CUDA matrix; for a SciPy matrix leave graph='auto'.")
+
+
+def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, clusters="auto",
+        graph="auto"):
     """Geometric multigrid V-cycle with damped Jacobi smoothing (the classical baseline).
 
     Parameters
@@ -148,6 +159,9 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
     clusters : {"auto", True, False}
         Add the coefficient-cluster coarse space (host only; see
         :func:`learnsolve.precond._clusters.with_clusters`).
+    graph : {"auto", True, False}
+        Device matrices on a CUDA device: replay the cycle from a CUDA graph
+        (see :func:`learnsolve.precond._vcycle_device.device_vcycle`).
 
     Examples
     --------
@@ -160,6 +174,7 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
     """
     func = "learnsolve.precond.gmg"
     kind = device_kind(A)
+    _graph_needs_device(graph, kind, func)
     if kind is not None:
         from ._vcycle_device import device_vcycle, jacobi_smoothers_torch
 
@@ -167,7 +182,7 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
         dim = len(shape) if shape is not None else 2
         return device_vcycle(A, kind, jacobi_smoothers_torch(omega), shape=shape, dim=dim, nu=nu,
                              name="gmg-jacobi", func=func, check=check, dtype=dtype,
-                             info={"omega": omega})
+                             info={"omega": omega}, graph=graph)
     return grid_vcycle(A, lambda levels: jacobi_smoothers(levels, omega), shape=shape, nu=nu,
                        name="gmg-jacobi", func=func, check=check, info={"omega": omega}, dtype=dtype,
                        clusters=clusters)
@@ -224,7 +239,8 @@ class LearnedVCycle:
                            f"{len(shape)}D grid {tuple(shape)}; use "
                            f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
 
-    def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64, clusters="auto"):
+    def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64, clusters="auto",
+                         graph="auto"):
         """Build the learned V-cycle for ``A`` (a 2D/3D grid stencil matrix).
 
         Parameters
@@ -245,10 +261,14 @@ class LearnedVCycle:
             count flat on rough high-contrast coefficients (host only; ``"auto"``:
             when ``A`` has coefficient jumps and the cycle alone contracts poorly;
             see :func:`learnsolve.precond._clusters.with_clusters`).
+        graph : {"auto", True, False}
+            Device matrices on a CUDA device: replay the cycle from a CUDA graph
+            (see :func:`learnsolve.precond._vcycle_device.device_vcycle`).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
         dim = self.model.dim
         kind = device_kind(A)
+        _graph_needs_device(graph, kind, func)
         if kind is not None:  # set up and apply on A's device
             from ._vcycle_device import device_vcycle
 
@@ -256,7 +276,7 @@ class LearnedVCycle:
             _host_clusters(clusters, func)
             return device_vcycle(A, kind, self.torch_smoothers, shape=shape, dim=dim,
                                  nu=int(self.meta.get("nu", 1)), name=self.name, func=func,
-                                 check=check, dtype=dtype, info={"model": self.name})
+                                 check=check, dtype=dtype, info={"model": self.name}, graph=graph)
         from ..problems._stencil import infer_shapes
 
         if shape is None:

@@ -65,14 +65,86 @@ def _start_vector(TH, seed=0):
     return TH.pad(torch.randn((1, n), generator=g, dtype=S.dtype).to(S.device))
 
 
+GRAPH_CHOICES = ("auto", True, False)
+
+
+def check_graph(graph, func):
+    """Validate a ``graph`` argument (see :func:`device_vcycle`)."""
+    if not any(graph is g or (isinstance(g, str) and graph == g) for g in GRAPH_CHOICES):
+        raise ValueError(f"{func}: `graph`={graph!r} is not one of 'auto', True, False.")
+
+
+def cuda_graphed(fn, probe):
+    """``fn`` replayed from a CUDA graph for vectors like ``probe``, or why not.
+
+    The graph is captured once (after a warm-up on a side stream, as torch
+    requires) and then checked: its output for ``probe`` must equal the eager
+    ``fn(probe)`` to rounding, else it is not used.  Each apply copies the
+    input into the graph's static buffer, replays every kernel launch of the
+    cycle at once and returns a copy of the static output, so one
+    preconditioner must not be applied from two threads at a time.  Inputs of
+    another shape, dtype or device run eagerly.
+
+    Returns
+    -------
+    apply : callable
+        The graphed apply, or ``fn`` itself.
+    why : str or None
+        ``None`` when the graph is used, else the reason it is not.
+    """
+    import torch
+
+    if probe.device.type != "cuda":
+        return fn, f"{probe.device.type} tensors (CUDA graphs need a CUDA device)"
+    try:
+        static_in = probe.clone()
+        side = torch.cuda.Stream(device=probe.device)
+        side.wait_stream(torch.cuda.current_stream(probe.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn(static_in)
+        torch.cuda.current_stream(probe.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = fn(static_in)
+        static_in.copy_(probe)
+        graph.replay()
+        eager = fn(probe)
+        err = float((static_out - eager).abs().max())
+        scale = float(eager.abs().max())
+    except Exception as exc:  # capture is unsupported for some op: stay eager
+        return fn, f"capture failed ({type(exc).__name__}: {exc})"
+    tol = 1e-5 if eager.dtype == torch.float32 else 1e-12
+    if not err <= tol * scale:
+        return fn, f"the graph's output differed from the eager apply by {err:.3g} (scale {scale:.3g})"
+
+    def apply(r):
+        if r.shape != static_in.shape or r.dtype != static_in.dtype or r.device != static_in.device:
+            return fn(r)
+        static_in.copy_(r)
+        graph.replay()
+        return static_out.clone()
+
+    apply.graph = graph  # keeps the graph (and its memory pool) alive with the apply
+    return apply, None
+
+
 def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
-                  dtype=np.float64, info=None):
+                  dtype=np.float64, info=None, graph="auto"):
     """Build the V-cycle for device matrix ``A`` on its device.
 
     ``smoothers(stencils) -> list of K`` gets the padded per-level stencils
     (torch, batch of 1) and returns the smoother stencils there.  A cycle that
     fails the positive-definiteness check falls back, with a warning, to
     Jacobi on the device (PyAMG has no device path).
+
+    ``graph``: on a CUDA device the cycle's many small launches (a dozen
+    elementwise kernels per stencil product, on every level) are captured
+    once in a CUDA graph and replayed per apply (:func:`cuda_graphed`,
+    checked against the eager apply).  ``"auto"`` does so on CUDA and stays
+    eager elsewhere or when capture fails (``info['graph']`` says which, and
+    ``info['graph_skipped']`` why); ``True`` insists (a non-CUDA device
+    raises, a failed capture warns); ``False`` stays eager.
     """
     import torch
 
@@ -81,8 +153,12 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
     from ..problems._stencil import infer_shapes
     from ._device import DevicePreconditioner
 
+    check_graph(graph, func)
     t0 = time.perf_counter()
     T, device = _as_torch(A, kind)
+    if graph is True and torch.device(device).type != "cuda":
+        raise ValueError(f"{func}: `graph=True` needs a matrix on a CUDA device, got one on "
+                         f"{device}; pass graph='auto' or False.")
     n = int(T.shape[0])
     if shape is None:
         found = infer_shapes(n, dim)
@@ -123,6 +199,18 @@ def device_vcycle(A, kind, smoothers, *, shape, dim, nu, name, func, check=True,
             x = TH.vcycle(TH.pad(r.reshape(1, -1).to(tdtype)), K, nu)
             return TH.unpad(x).reshape(-1).to(r.dtype)
 
+    if graph is not False:
+        g = torch.Generator(device="cpu").manual_seed(1)
+        probe = torch.randn(n, generator=g, dtype=torch.float64).to(device)
+        torch_apply, why = cuda_graphed(torch_apply, probe)
+        info["graph"] = why is None
+        if why is not None:
+            info["graph_skipped"] = why
+            if graph is True:
+                warnings.warn(f"{func}: not using a CUDA graph: {why}.", RuntimeWarning,
+                              stacklevel=3)
+    else:
+        info["graph"] = False
     if kind == "torch":
         apply = torch_apply
     else:
