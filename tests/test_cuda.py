@@ -30,12 +30,55 @@ def test_cuda_sources_compile_with_nvcc(tmp_path):
             assert f".entry {name}_{suffix}(" in text
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lower", [True, False])
+def test_level_triangular_host_steps_match_scipy(dtype, lower):
+    """The level schedule the GPU kernel runs, stepped in NumPy, solves like SciPy."""
+    import scipy.sparse.linalg as spla
+
+    A = learnsolve.problems.diffusion((13, 17), contrast=1e3, seed=2).A
+    L = sp.csr_array(learnsolve.ops.ichol0(A)).astype(dtype)
+    T = L if lower else sp.csr_array(L.T)
+    lt = lcuda.LevelTriangular(T, lower, device=False)
+    assert lt.n_levels == 13 + 17 - 1  # the wavefronts of a 5-point grid
+    b = np.random.default_rng(1).standard_normal(A.shape[0]).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(lt.solve(b), spla.spsolve_triangular(T, b, lower=lower), rtol=tol)
+    with pytest.raises(ValueError, match=r"LevelTriangular.solve: `b` must be a \(221,\)"):
+        lt.solve(b[:-1])
+    with pytest.raises(ValueError, match="LevelTriangular: `T` has entries in its upper"):
+        lcuda.LevelTriangular(A, True, device=False)
+
+
+def test_fastest_keeps_the_fastest_candidate_that_agrees():
+    import time
+
+    from learnsolve.precond._device import fastest
+
+    x = np.arange(1.0, 6.0)
+
+    def slow(v):
+        time.sleep(0.01)
+        return v * 2
+
+    def broken(v):
+        raise RuntimeError("no such kernel")
+
+    cands = {"ref": slow, "fast": lambda v: v + v, "wrong": lambda v: v * 3, "broken": broken}
+    name, f, times = fastest(cands, x, sync=lambda: None, reference="ref")
+    assert name == "fast" and f is cands["fast"]
+    assert isinstance(times["ref"], float) and times["ref"] >= 0.009 > times["fast"]
+    assert times["wrong"].startswith("differs from ref") and "no such kernel" in times["broken"]
+
+
 def test_cuda_kernels_say_what_is_missing_without_a_gpu(monkeypatch):
     monkeypatch.setattr(_backend, "HAS_CUPY", False)
     with pytest.raises(RuntimeError, match=r"learnsolve.ops.cuda.spmv: CuPy with a CUDA device"):
         lcuda.spmv(None, None)
     with pytest.raises(RuntimeError, match="stencil_residual"):
         lcuda.stencil_residual(*[None] * 9)
+    with pytest.raises(RuntimeError, match="LevelTriangular: CuPy with a CUDA device"):
+        lcuda.LevelTriangular(sp.eye_array(3, format="csr"))
 
 
 @needs_gpu
@@ -161,6 +204,27 @@ def test_gpu_vcycle_set_up_on_device_matches_cpu_iterations(name):
     H = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
     learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=H, residuals=res_cpu)
     assert abs(len(res_gpu) - len(res_cpu)) <= 1
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_level_triangular_kernel_matches_scipy_and_ic0_picks_the_faster(dtype):
+    import cupy
+    import scipy.sparse.linalg as spla
+
+    from learnsolve.ops import to_device
+
+    p = learnsolve.problems.diffusion(48, contrast=1e3, seed=2)
+    L = sp.csr_array(learnsolve.ops.ichol0(p.A)).astype(dtype)
+    b = np.random.default_rng(1).standard_normal(p.n).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for T, lower in ((L, True), (sp.csr_array(L.T), False)):
+        x = lcuda.LevelTriangular(T, lower).solve(cupy.asarray(b))
+        np.testing.assert_allclose(cupy.asnumpy(x), spla.spsolve_triangular(T, b, lower=lower),
+                                   rtol=tol)
+    P = learnsolve.precond.ic0(to_device(p.A, "cupy"))
+    assert P.info["triangular"] in ("cusparse", "levels")
+    assert all(isinstance(t, float) for t in P.info["triangular_s"].values()), P.info
 
 
 @needs_gpu

@@ -1,6 +1,7 @@
 // learnsolve CUDA kernels, compiled at run time by CuPy's RawModule (NVRTC): `pip install` needs
 // no CUDA toolkit.  Plain C-linkage kernels, one per dtype, no includes (NVRTC has no host headers).
-// CPU references: scipy's CSR product (SpMV) and learnsolve.ops._stencil (stencil kernels); the
+// CPU references: scipy's CSR product (SpMV), learnsolve.ops._stencil (stencil kernels) and
+// scipy's spsolve_triangular (the level-scheduled triangular solve); the
 // GPU tests in tests/test_cuda.py compare against them, and a CPU-only test compiles this file
 // with nvcc when it is on the PATH.
 //
@@ -66,6 +67,22 @@ extern "C" __device__ __forceinline__ long long ls_cell(long long t, int z0, int
     x[p] += acc;                                                                              \
   }
 
+// One dependency level of a triangular solve: rows[start:end] depend only on earlier levels, so
+// each thread finishes one row, x_i = (b_i - sum_j S_ij x_j) / t_ii, with S the strict triangle.
+#define LS_TRSV_LEVEL(NAME, T)                                                               \
+  extern "C" __global__ void NAME(int start, int end, const int* __restrict__ rows,           \
+                                  const int* __restrict__ indptr,                             \
+                                  const int* __restrict__ indices, const T* __restrict__ data, \
+                                  const T* __restrict__ inv_diag, const T* __restrict__ b,    \
+                                  T* __restrict__ x) {                                        \
+    int t = start + blockIdx.x * blockDim.x + threadIdx.x;                                    \
+    if (t >= end) return;                                                                     \
+    int i = rows[t];                                                                          \
+    T acc = b[i];                                                                             \
+    for (int p = indptr[i]; p < indptr[i + 1]; ++p) acc -= data[p] * x[indices[p]];           \
+    x[i] = acc * inv_diag[i];                                                                 \
+  }
+
 LS_SPMV_SCALAR(ls_spmv_scalar_f64, double)
 LS_SPMV_SCALAR(ls_spmv_scalar_f32, float)
 LS_SPMV_WARP(ls_spmv_warp_f64, double)
@@ -74,3 +91,5 @@ LS_STENCIL_RESIDUAL(ls_stencil_residual_f64, double)
 LS_STENCIL_RESIDUAL(ls_stencil_residual_f32, float)
 LS_STENCIL_ADD_MATVEC(ls_stencil_add_matvec_f64, double)
 LS_STENCIL_ADD_MATVEC(ls_stencil_add_matvec_f32, float)
+LS_TRSV_LEVEL(ls_trsv_level_f64, double)
+LS_TRSV_LEVEL(ls_trsv_level_f32, float)

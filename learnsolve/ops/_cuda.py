@@ -4,7 +4,9 @@
 first use, on a machine where :data:`learnsolve._backend.HAS_CUPY` is true
 (read at call time, so tests can switch it off).  Each kernel has a CPU
 reference the GPU tests compare against: SciPy's CSR product for
-:func:`spmv`, :mod:`learnsolve.ops._stencil` for the stencil kernels.
+:func:`spmv`, :mod:`learnsolve.ops._stencil` for the stencil kernels,
+SciPy's ``spsolve_triangular`` for :class:`LevelTriangular` (whose NumPy
+path, the same level steps on the host, is tested on every machine).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 
 from .. import _backend
 
-KERNELS = ("ls_spmv_scalar", "ls_spmv_warp", "ls_stencil_residual", "ls_stencil_add_matvec")
+KERNELS = ("ls_spmv_scalar", "ls_spmv_warp", "ls_stencil_residual", "ls_stencil_add_matvec",
+           "ls_trsv_level")
 THREADS = 256
 
 
@@ -102,3 +105,76 @@ def stencil_add_matvec(K, delta, r, x, z0, z1, Py, Px):
     """``x += K r`` on interior cells: the GPU twin of ``ops._stencil.add_matvec``."""
     _require("learnsolve.ops.cuda.stencil_add_matvec")
     _stencil_call("ls_stencil_add_matvec", K, delta, (r, x), (z0, z1, Py, Px))
+
+
+class LevelTriangular:
+    """Level-scheduled solve with a sparse triangular matrix: one launch per dependency level.
+
+    Set-up runs on the host (:func:`learnsolve.ops.compute_levels`); :meth:`solve`
+    takes a CuPy vector (kernel ``ls_trsv_level``, each thread one row of the
+    level) or a NumPy vector (the same level steps in NumPy: the reference
+    the kernel is tested against, and how this class is tested without a GPU).
+
+    Parameters
+    ----------
+    T : sparse matrix
+        Lower (``lower=True``) or upper triangular, nonzero diagonal.
+    lower : bool
+    device : bool
+        Put the arrays on the GPU (needs CuPy); else keep them on the host.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from learnsolve.ops import cuda
+    >>> LevelTriangular = cuda.LevelTriangular
+    >>> T = sp.csr_array(np.array([[2.0, 0, 0], [1, 4, 0], [0, 1, 5]]))
+    >>> x = LevelTriangular(T, device=False).solve(np.array([2.0, 5, 6]))
+    >>> bool(np.allclose(T @ x, [2, 5, 6])), LevelTriangular(T, device=False).n_levels
+    (True, 3)
+    """
+
+    def __init__(self, T, lower=True, *, device=True):
+        from ._triangular import compute_levels, split_triangular
+
+        func = "learnsolve.ops.cuda.LevelTriangular"
+        T, S, inv_diag = split_triangular(T, lower, func)
+        level_ptr, rows = compute_levels(S, lower)
+        self.shape, self.dtype, self.lower = T.shape, T.dtype, lower
+        self.level_ptr = np.asarray(level_ptr, dtype=np.int64)  # host: drives the launches
+        self.n_levels = self.level_ptr.size - 1
+        arrays = (np.asarray(rows, np.int32), S.indptr.astype(np.int32),
+                  S.indices.astype(np.int32), S.data, inv_diag)
+        self.device = bool(device)
+        if self.device:
+            _require(func)
+            import cupy
+
+            arrays = tuple(cupy.asarray(a) for a in arrays)
+        else:
+            self._S = S
+        self.rows, self.indptr, self.indices, self.data, self.inv_diag = arrays
+
+    def solve(self, b):
+        """``x`` with ``T x = b``: CuPy ``b`` when built with ``device=True``, else NumPy."""
+        n = self.shape[0]
+        if tuple(b.shape) != (n,) or b.dtype != self.dtype:
+            raise ValueError(f"learnsolve.ops.cuda.LevelTriangular.solve: `b` must be a ({n},) "
+                             f"{self.dtype} vector, got {tuple(b.shape)} {b.dtype}.")
+        if not self.device:
+            x = np.empty_like(b)
+            for lv in range(self.n_levels):
+                r = self.rows[self.level_ptr[lv]:self.level_ptr[lv + 1]]
+                x[r] = (b[r] - self._S[r] @ x) * self.inv_diag[r]
+            return x
+        import cupy
+
+        x = cupy.empty_like(b)
+        k = kernel("ls_trsv_level", self.dtype)
+        b = cupy.ascontiguousarray(b)
+        for lv in range(self.n_levels):
+            start, end = int(self.level_ptr[lv]), int(self.level_ptr[lv + 1])
+            k(((end - start + THREADS - 1) // THREADS,), (THREADS,),
+              (np.int32(start), np.int32(end), self.rows, self.indptr, self.indices, self.data,
+               self.inv_diag, b, x))
+        return x

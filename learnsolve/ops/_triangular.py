@@ -38,6 +38,26 @@ def compute_levels(S, lower=True):
     return level_ptr, level_rows
 
 
+def split_triangular(T, lower, func):
+    """Checked ``(T, S, 1/diag)``: ``T`` as float CSR, ``S`` its strict triangle (sorted)."""
+    T = sp.csr_array(T)
+    if T.shape[0] != T.shape[1]:
+        raise ValueError(f"{func}: `T` must be square, got shape {T.shape}.")
+    if T.dtype not in (np.float32, np.float64):
+        T = T.astype(np.float64)
+    diag = T.diagonal()
+    if np.any(diag == 0) or not np.all(np.isfinite(diag)):
+        raise ValueError(f"{func}: `T` has a zero or non-finite diagonal entry; it is singular.")
+    S = sp.tril(T, k=-1, format="csr") if lower else sp.triu(T, k=1, format="csr")
+    if (sp.triu(T, k=1) if lower else sp.tril(T, k=-1)).nnz:
+        side = "upper" if lower else "lower"
+        raise ValueError(f"{func}: `T` has entries in its {side} triangle; lower={lower}.")
+    S = sp.csr_array(S)
+    S.sort_indices()
+    check_csr_arrays(S.indptr, S.indices, S.data, S.shape, func)
+    return T, S, (1.0 / diag).astype(T.dtype)
+
+
 class TriangularSolver:
     """Solve ``T x = b`` for a sparse triangular ``T`` with a nonzero diagonal.
 
@@ -65,26 +85,10 @@ class TriangularSolver:
     """
 
     def __init__(self, T, lower=True, parallel=None):
-        func = "learnsolve.ops.TriangularSolver"
-        T = sp.csr_array(T)
-        if T.shape[0] != T.shape[1]:
-            raise ValueError(f"{func}: `T` must be square, got shape {T.shape}.")
-        if T.dtype not in (np.float32, np.float64):
-            T = T.astype(np.float64)
-        diag = T.diagonal()
-        if np.any(diag == 0) or not np.all(np.isfinite(diag)):
-            raise ValueError(f"{func}: `T` has a zero or non-finite diagonal entry; it is singular.")
-        S = sp.tril(T, k=-1, format="csr") if lower else sp.triu(T, k=1, format="csr")
-        if (sp.triu(T, k=1) if lower else sp.tril(T, k=-1)).nnz:
-            side = "upper" if lower else "lower"
-            raise ValueError(f"{func}: `T` has entries in its {side} triangle; lower={lower}.")
-        S = sp.csr_array(S)
-        S.sort_indices()
-        check_csr_arrays(S.indptr, S.indices, S.data, S.shape, func)
+        T, S, inv_diag = split_triangular(T, lower, "learnsolve.ops.TriangularSolver")
         self.lower = lower
         self.shape = T.shape
         self.dtype = T.dtype
-        inv_diag = (1.0 / diag).astype(T.dtype)
         level_ptr, level_rows = compute_levels(S, lower)
         self.n_levels = len(level_ptr) - 1
         if parallel is None:

@@ -20,6 +20,7 @@ refuses device matrices.
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -110,6 +111,8 @@ def on_device(P, A, *, func):
     device = _device_of(A, kind)
     dtype = np.dtype(P.dtype)
     op = recipe[0]
+    extra = {}
+    t0 = time.perf_counter()
     if op == "identity":
         def apply(r):
             return r * 1
@@ -126,28 +129,82 @@ def on_device(P, A, *, func):
         def apply(r):
             return Gtd @ (Gd @ r)
     elif op == "llt":
-        apply = _triangular_apply(recipe[1], kind, dtype, func, P.name)
+        apply, extra = _triangular_apply(recipe[1], kind, dtype, func, P.name)
     else:  # pragma: no cover - recipes are set by this package
         raise ValueError(f"{func}: unknown recipe {op!r}")
     return DevicePreconditioner(apply, P.shape, dtype, name=P.name, is_linear=P.is_linear,
-                                is_spd=P.is_spd, setup_time=P.setup_time,
-                                info=dict(P.info, device=str(device), backend=kind))
+                                is_spd=P.is_spd, setup_time=P.setup_time + time.perf_counter() - t0,
+                                info=dict(P.info, device=str(device), backend=kind, **extra))
+
+
+def fastest(candidates, probe, *, sync, reference, repeats=3, rtol=1e-10):
+    """Name and function of the fastest of ``candidates`` (name → ``f(probe)``).
+
+    Each candidate must agree with ``candidates[reference]`` on ``probe`` to
+    ``rtol`` (relative to the largest entry) or it is dropped, as is one that
+    raises; the rest are timed (median of ``repeats`` calls, ``sync()`` before
+    each clock read, which on a GPU waits for the device).
+
+    Returns
+    -------
+    name, f, times : str, callable, dict
+        ``times`` maps every candidate to its median seconds, or to why it was dropped.
+    """
+    want = candidates[reference](probe)
+    scale = float(abs(want).max())
+    times = {}
+    for name, f in candidates.items():
+        try:
+            err = float(abs(f(probe) - want).max())
+            if not err <= rtol * scale:
+                times[name] = f"differs from {reference} by {err:.3g} (scale {scale:.3g})"
+                continue
+            runs = []
+            for _ in range(repeats):
+                sync()
+                t = time.perf_counter()
+                f(probe)
+                sync()
+                runs.append(time.perf_counter() - t)
+            times[name] = float(np.median(runs))
+        except Exception as exc:  # a kernel that cannot run here is not a candidate
+            times[name] = f"failed ({type(exc).__name__}: {exc})"
+    timed = {k: v for k, v in times.items() if isinstance(v, float)}
+    name = min(timed, key=timed.get)
+    return name, candidates[name], times
 
 
 def _triangular_apply(L, kind, dtype, func, name):
+    """``r ↦ (L Lᵀ)⁻¹ r`` on the GPU: cuSPARSE (cupyx) or the level-scheduled ``csrc/cuda``
+    kernel, whichever is faster on this factor (measured at set-up, checked to agree)."""
     require_path("llt", kind, func, name)
+    import cupy
     from cupyx.scipy.sparse.linalg import spsolve_triangular
 
-    from ..ops import to_device
+    from ..ops import cuda, to_device
 
     L = sp.csr_array(L).astype(dtype)
-    Ld = to_device(L, "cupy")
-    Ud = to_device(sp.csr_array(L.T), "cupy")
+    U = sp.csr_array(L.T)
+    Ld, Ud = to_device(L, "cupy"), to_device(U, "cupy")
 
-    def apply(r):
+    def cusparse(r):
         return spsolve_triangular(Ud, spsolve_triangular(Ld, r, lower=True), lower=False)
 
-    return apply
+    candidates = {"cusparse": cusparse}
+    try:
+        lo, up = cuda.LevelTriangular(L, True), cuda.LevelTriangular(U, False)
+        candidates["levels"] = lambda r: up.solve(lo.solve(r))
+    except Exception as exc:  # e.g. NVRTC missing: cuSPARSE alone
+        candidates["levels"] = exc
+    probe = cupy.asarray(np.random.default_rng(0).standard_normal(L.shape[0]).astype(dtype))
+    failed = {k: f"failed ({type(v).__name__}: {v})" for k, v in candidates.items()
+              if isinstance(v, Exception)}
+    usable = {k: v for k, v in candidates.items() if k not in failed}
+    choice, apply, times = fastest(usable, probe, sync=cupy.cuda.Device().synchronize,
+                                   reference="cusparse",
+                                   rtol=1e-10 if np.dtype(dtype) == np.float64 else 1e-4)
+    times.update(failed)
+    return apply, {"triangular": choice, "triangular_s": times}
 
 
 class DevicePreconditioner(Preconditioner):
