@@ -16,13 +16,13 @@ $(STAMP): $(SOURCES)
 	# a plain `torch` requirement would pull a multi-GB CUDA build: take the CPU 2.13.0 first
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[test,bench,fem]"
-	$(BIN)/learnsolve info
+	$(BIN)/learnsolve info --warmup
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/learnsolve bench --out results/demo --budget 8
+	$(BIN)/learnsolve bench --out results/demo --budget 5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -66,13 +66,17 @@ def _train(args):
     return 0
 
 
-def _info(_args):
+def _info(args):
     from . import __version__, _backend
 
     print(f"learnsolve {__version__}")
     print(f"compiled kernels (learnsolve._C): {_backend.HAS_C}, OpenMP: {_backend.C_OPENMP}, "
           f"threads: {_backend.num_threads()}")
     print(f"CuPy with a CUDA device: {_backend.HAS_CUPY}")
+    if args.warmup:
+        from .bench._warmup import warm_up
+
+        print(f"numba kernels compiled and cached in {warm_up():.0f} s")
     return 0
 
 
@@ -146,6 +150,9 @@ def main(argv=None):
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train)
     i = sub.add_parser("info", help="show which kernels and devices are available")
+    i.add_argument("--warmup", action="store_true",
+                   help="also compile the numba kernels into their cache (the default benchmark's "
+                        "preconditioners once on tiny problems), so no later run times compilation")
     i.set_defaults(func=_info)
     args = parser.parse_args(argv)
     return args.func(args)
