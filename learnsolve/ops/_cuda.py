@@ -151,6 +151,7 @@ class LevelTriangular:
             import cupy
 
             arrays = tuple(cupy.asarray(a) for a in arrays)
+            self._kernel = kernel("ls_trsv_level", self.dtype)  # compiled once, not per solve
         else:
             self._S = S
         self.rows, self.indptr, self.indices, self.data, self.inv_diag = arrays
@@ -170,7 +171,7 @@ class LevelTriangular:
         import cupy
 
         x = cupy.empty_like(b)
-        k = kernel("ls_trsv_level", self.dtype)
+        k = self._kernel
         b = cupy.ascontiguousarray(b)
         for lv in range(self.n_levels):
             start, end = int(self.level_ptr[lv]), int(self.level_ptr[lv + 1])

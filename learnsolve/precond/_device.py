@@ -190,17 +190,14 @@ def _triangular_apply(L, kind, dtype, func, name):
     def cusparse(r):
         return spsolve_triangular(Ud, spsolve_triangular(Ld, r, lower=True), lower=False)
 
-    candidates = {"cusparse": cusparse}
+    candidates, failed = {"cusparse": cusparse}, {}
     try:
         lo, up = cuda.LevelTriangular(L, True), cuda.LevelTriangular(U, False)
         candidates["levels"] = lambda r: up.solve(lo.solve(r))
     except Exception as exc:  # e.g. NVRTC missing: cuSPARSE alone
-        candidates["levels"] = exc
+        failed["levels"] = f"failed ({type(exc).__name__}: {exc})"
     probe = cupy.asarray(np.random.default_rng(0).standard_normal(L.shape[0]).astype(dtype))
-    failed = {k: f"failed ({type(v).__name__}: {v})" for k, v in candidates.items()
-              if isinstance(v, Exception)}
-    usable = {k: v for k, v in candidates.items() if k not in failed}
-    choice, apply, times = fastest(usable, probe, sync=cupy.cuda.Device().synchronize,
+    choice, apply, times = fastest(candidates, probe, sync=cupy.cuda.Device().synchronize,
                                    reference="cusparse",
                                    rtol=1e-10 if np.dtype(dtype) == np.float64 else 1e-4)
     times.update(failed)
