@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu bench-petsc bench-fem lint clean
+.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu gpu-wheels bench-petsc bench-fem lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -74,6 +74,14 @@ bench-vcycle: $(STAMP)
 
 bench-gpu: $(STAMP)  # on a GPU machine with CuPy
 	$(BIN)/python benchmarks/gpu_table.py
+
+# the packages the GPU machine's image lacks, as Python 3.12 wheels for benchmarks/gpu_session.sh
+GPU_WHEELS := pyamg==5.4.1 array-api-compat==1.16.0 array-api-strict==2.6.1
+gpu-wheels: $(STAMP)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+	ls .whl
 
 bench-petsc: $(PSTAMP)
 	$(PBIN)/python benchmarks/petsc_table.py

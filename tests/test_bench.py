@@ -64,3 +64,47 @@ def test_bench_on_torch_tensors_runs_the_device_path(capsys):
     host = {r.method: r for r in bench.run([p], ["jacobi", "vcycle-2d"], repeats=1, progress=False)}
     assert abs(rows["vcycle-2d"].iterations - host["vcycle-2d"].iterations) <= 1
     assert "torch" in bench.machine_info(device="torch-cpu")
+
+
+def _gpu_table():
+    """``benchmarks/gpu_table.py`` as a module (the script the README's GPU table comes from)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_table.py"
+    spec = importlib.util.spec_from_file_location("gpu_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_table_merges_parts_and_checks_issue_6_bars(tmp_path):
+    gt = _gpu_table()
+
+    def row(problem, n, method, its, total, info=0):
+        return bench.Result(problem, n, 5 * n, method, its, total / 2, total / 2, total, 1e-7, info, 3)
+
+    n2 = 2048 ** 2
+    part1 = [row("p2", n2, "vcycle-2d", 5, 0.08), row("p2", n2, "cupyx-jacobi", 4000, 2.0),
+             row("p2", n2, "amg-sa", 8, 23.0)]
+    part2 = [row("p3", 256 ** 3, "vcycle-3d", 7, 0.5), row("p3", 256 ** 3, "cupyx-jacobi", 700, 4.0),
+             row("p3", 256 ** 3, "amg-sa", 9, 150.0)]
+    for name, rows in (("a", part1), ("b", part2)):
+        bench.write(rows, str(tmp_path / name), rtol=1e-6, machine="H100", plot=False)
+    results, machine = gt.load([tmp_path / "a", tmp_path / "b"])
+    assert machine == "H100" and [r.method for r in results] == [r.method for r in part1 + part2]
+    cpu = {("p2", "vcycle-2d"): 5, ("p3", "vcycle-3d"): 5}
+    text = gt.summary(results, cpu)
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()[2:]}
+    # 0.08 s ≤ 0.1 s; 0.08/2.0 = 0.04 ≤ 1/20; 0.08/23 ≤ 1/100; 5 its against 5
+    assert "total ≤ 0.1 s: yes" in lines["p2"] and "≤ 1/20 Jacobi-PCG: yes" in lines["p2"]
+    assert "≤ 1/100 SA: yes" in lines["p2"] and "CPU its ±1: yes" in lines["p2"]
+    # 0.5/4.0 = 0.125 > 1/10; 0.5/150 ≤ 1/100; 7 its against 5
+    assert "≤ 1/10 Jacobi-PCG: NO" in lines["p3"] and "≤ 1/100 SA: yes" in lines["p3"]
+    assert "CPU its ±1: NO" in lines["p3"] and "0.1250" in lines["p3"]
+    bench.write(part2, str(tmp_path / "c"), rtol=1e-6, machine="another GPU", plot=False)
+    with pytest.raises(SystemExit, match="different machines"):
+        gt.load([tmp_path / "a", tmp_path / "c"])
+    host = [row("p2", n2, m, 6, 9.0) for m in ("vcycle-2d:noclusters", "vcycle-2d:float32:noclusters")]
+    bench.write(host, str(tmp_path / "cpu"), rtol=1e-6, machine="CPU", plot=False)
+    assert gt.cpu_iterations([tmp_path / "cpu"]) == {("p2", "vcycle-2d"): 6, ("p2", "vcycle-2d:float32"): 6}
