@@ -108,3 +108,15 @@ def test_gpu_table_merges_parts_and_checks_issue_6_bars(tmp_path):
     host = [row("p2", n2, m, 6, 9.0) for m in ("vcycle-2d:noclusters", "vcycle-2d:float32:noclusters")]
     bench.write(host, str(tmp_path / "cpu"), rtol=1e-6, machine="CPU", plot=False)
     assert gt.cpu_iterations([tmp_path / "cpu"]) == {("p2", "vcycle-2d"): 6, ("p2", "vcycle-2d:float32"): 6}
+
+
+def test_gpu_session_script_parses_and_names_every_part():
+    import pathlib
+    import subprocess
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
+    run = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    text = script.read_text()
+    for part in ("quick", "2d", "3d128", "3d256"):  # each table part the script runs exists
+        assert f"table {part}" in text and part in _gpu_table().PARTS
