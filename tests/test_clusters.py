@@ -8,6 +8,7 @@ import scipy.sparse.linalg as spla
 import learnsolve
 from learnsolve.ops._clusters import (
     cluster_labels,
+    cluster_labels_reference,
     galerkin,
     smoothed_basis,
     smoothed_basis_reference,
@@ -33,6 +34,21 @@ def test_smoothed_basis_matches_the_sparse_product_reference(p, omega):
     Z, R = smoothed_basis(p.A, labels, omega=omega), smoothed_basis_reference(p.A, labels, omega=omega)
     assert Z.shape == R.shape
     assert abs(Z - R).max() < 1e-14
+
+
+@pytest.mark.parametrize("p", [diffusion(48, contrast=1e4, seed=1),
+                               diffusion(12, dim=3, contrast=1e3, seed=2),
+                               diffusion(30, contrast=1e2, seed=4), poisson((9, 13))],
+                         ids=["2d", "3d", "1e2", "poisson"])
+@pytest.mark.parametrize("block", [0, 4, 6])
+def test_labels_equal_scipy_connected_components(p, block):
+    """The union-find labels are SciPy's, numbering included (components by smallest member)."""
+    labels, weak = cluster_labels(p.A, p.grid_shape, block=block)
+    ref, ref_weak = cluster_labels_reference(p.A, p.grid_shape, block=block)
+    assert weak == ref_weak and labels.dtype == np.int64
+    assert np.array_equal(labels, ref)
+    if block == 0 and weak == 0:  # Poisson, no blocks: one cluster
+        assert labels.max() == 0
 
 
 def test_labels_cut_at_jumps_and_blocks_only():
