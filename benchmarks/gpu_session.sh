@@ -50,20 +50,23 @@ table() {  # gpu_table.py part $1 with extra options; the plots go into one tar
 }
 
 {
+    rc=0  # any failed command fails the step (its output is in the log), the later ones still run
     echo "== $(date -u +%FT%TZ) step $step on $(hostname)"
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>/dev/null || true
     install || { echo "install failed"; exit 1; }
     case $step in
         test)
             # the GPU tests, then the device path of the CPU suites, then the quick table
-            $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
-            $py -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_krylov.py tests/test_bench.py
-            table quick --repeats 1 --amg amg-sa ;;
-        quick) table quick ;;
-        2d) table 2d --amg-budget 20 ;;           # SA ~23 s a run there: one SA run, two RS
-        3d128) table 3d128 --amg-budget 30 ;;
-        3d256) table 3d256 --amg amg-sa --amg-budget 1 ;;   # one SA run (~2.5 min each); no RS
+            $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py || rc=1
+            $py -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_krylov.py \
+                tests/test_bench.py || rc=1
+            table quick --repeats 1 --amg amg-sa || rc=1 ;;
+        quick) table quick || rc=1 ;;
+        2d) table 2d --amg-budget 20 || rc=1 ;;          # SA ~23 s a run there: one SA run, two RS
+        3d128) table 3d128 --amg-budget 30 || rc=1 ;;
+        3d256) table 3d256 --amg amg-sa --amg-budget 1 || rc=1 ;;  # one SA run (~2.5 min); no RS
         *) echo "unknown step $step"; exit 2 ;;
     esac
-    echo "== $(date -u +%FT%TZ) step $step done"
+    echo "== $(date -u +%FT%TZ) step $step done (rc $rc)"
+    exit $rc
 } 2>&1 | tee "$log"

@@ -94,7 +94,6 @@ def cluster_labels_reference(A, shape, *, theta=0.05, block=6):
     return labels.astype(np.int64), weak // 2
 
 
-
 @numba.njit(cache=True)
 def _root(parent, i):  # pragma: no cover - jitted
     while parent[i] != i:
