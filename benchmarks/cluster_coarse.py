@@ -10,7 +10,8 @@ form the package uses when ``B`` is exact, and it is SPD whenever ``V`` is and
 ``B`` converges.  Rough piecewise field (contrast 1e4, seed 100), ``learnsolve.krylov.cg``
 to rtol 1e-6 on the true residual, one run each, after an untimed 128² warm-up.
 
-    python benchmarks/cluster_coarse.py                  # 512², 1024², 2048² (4 min)
+    python benchmarks/cluster_coarse.py                  # 512², 1024², 2048² (1 min)
+    python benchmarks/cluster_coarse.py --sizes 4096 --thetas 0.02 --out /tmp/c.md   # 2 min, 17 GB
 """
 
 import argparse

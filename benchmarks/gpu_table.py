@@ -20,8 +20,8 @@ strings the parts together for one GPU session.
 
     python benchmarks/gpu_table.py                          # GPU machine: 2048², 128³, 256³
     python benchmarks/gpu_table.py --part 2d --out /tmp/2d  # one part (quick, 2d, 3d128, 3d256)
-    python benchmarks/gpu_table.py --merge /tmp/2d /tmp/3d128 /tmp/3d256 \\
-        --cpu-reference benchmarks/results/gpu/cpu_reference --out benchmarks/results/gpu
+    python benchmarks/gpu_table.py --merge /tmp/2d /tmp/3d128 /tmp/3d256 --out benchmarks/results/gpu \\
+        --cpu-reference benchmarks/results/gpu/cpu_reference/2d benchmarks/results/gpu/cpu_reference/3d
     python benchmarks/gpu_table.py --part quick --device torch-cpu --out /tmp/gpu   # on a CPU
 """
 
