@@ -11,7 +11,7 @@ form the package uses when ``B`` is exact, and it is SPD whenever ``V`` is and
 to rtol 1e-6 on the true residual, one run each, after an untimed 128² warm-up.
 
     python benchmarks/cluster_coarse.py                  # 512², 1024², 2048² (1 min)
-    python benchmarks/cluster_coarse.py --sizes 4096 --thetas 0.02 --out /tmp/c.md   # 2 min, 17 GB
+    python benchmarks/cluster_coarse.py --sizes 4096 --thetas 0.02 --out /tmp/c.md   # 2 min
 """
 
 import argparse
