@@ -1,4 +1,4 @@
-"""Could a multilevel solve replace the cluster space's sparse LU?  (Issue 4's open caveat.)
+"""Could a multilevel solve replace the cluster space's sparse LU?
 
 The cluster coarse space needs ``(Zᵀ A Z)⁻¹``; ``vcycle-2d`` factorizes
 ``Zᵀ A Z`` by a sparse LU, whose cost grows 6-7× per 4× unknowns.  This script
@@ -24,10 +24,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
-from learnsolve.ops._clusters import cluster_labels, factorize, galerkin, smoothed_basis
-from learnsolve.precond._clusters import BLOCK, OMEGA, THETA
+from learnsolve.bench import blas_single_thread, machine_info
+from learnsolve.multigrid import BLOCK, OMEGA, THETA, ClusterSpace
 from learnsolve.problems import diffusion
 
 
@@ -47,16 +45,11 @@ def one_size(n, thetas):
     p = diffusion(n, contrast=1e4, seed=100)
     A = p.A
     cycle = learnsolve.pretrained("vcycle-2d").aspreconditioner(A, clusters=False)
-    t0 = time.perf_counter()
-    labels, _ = cluster_labels(A, p.grid_shape, theta=THETA, block=BLOCK)
-    Z = smoothed_basis(A, labels, omega=OMEGA)
-    E, AZ = galerkin(A, Z)
-    space = time.perf_counter() - t0
+    cs = ClusterSpace(A, p.grid_shape, theta=THETA, block=BLOCK, omega=OMEGA).build()
+    Z, E, AZ = cs.Z, cs.E, cs.AZ
+    space = cs.times["labels"] + cs.times["basis"] + cs.times["galerkin"]
     Zt = Z.T.tocsr()  # untimed, as before; shared by every coarse solver's apply
-    solvers = []
-    t = time.perf_counter()
-    lu = factorize(E)
-    solvers.append(("sparse LU (shipped)", time.perf_counter() - t, lu.solve))
+    solvers = [("sparse LU (shipped)", cs.times["factorize"], cs.lu.solve)]
     for theta in thetas:
         t = time.perf_counter()
         ml = pyamg.smoothed_aggregation_solver(sp.csr_matrix(E), symmetry="symmetric",

@@ -1,4 +1,4 @@
-"""Set-up cost of the learned factors against IC(0)/IC(1) (issue 3, item 6).
+"""Set-up cost of the learned factors against IC(0)/IC(1).
 
 For ConDiff piecewise diffusion (contrast 1e4) at several sizes, the median over
 repeats of: IC(0) and IC(1) factorizations (``precond.ic0``/``precond.ick``),
@@ -21,9 +21,7 @@ import torch
 
 import learnsolve
 from learnsolve import precond
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
-from learnsolve.nn._factor_fused import fused_forward
+from learnsolve.bench import blas_single_thread, machine_info
 
 
 def median_time(repeats, fn, *args, **kwargs):
@@ -56,10 +54,10 @@ def main():
             for name in args.names.split(","):
                 lf = learnsolve.pretrained(name)
                 model = lf.model.eval()
-                tensors, _ = model.inputs(A)
+                tensors, _ = precond.factor_inputs(model, A)
                 lf.aspreconditioner(A)  # warm-up
-                t_in = median_time(args.repeats, model.inputs, A)
-                t_fused = median_time(args.repeats, fused_forward, model, **tensors)
+                t_in = median_time(args.repeats, precond.factor_inputs, model, A)
+                t_fused = median_time(args.repeats, precond.gnn_forward, model, tensors)
                 with torch.no_grad():
                     t_torch = median_time(max(2, args.repeats // 2), model, **tensors)
                 t_np = median_time(args.repeats, lf.aspreconditioner, A, probe=False)

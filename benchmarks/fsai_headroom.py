@@ -1,7 +1,7 @@
 """Headroom below classical FSAI: how few PCG iterations can *any* G on A²'s pattern reach?
 
-Issue 3 asks a learned ``G`` (``M⁻¹ = Gᵀ G``, lower triangular on ``A``'s or
-``A²``'s pattern) to take at most 1.2× IC(0)'s iterations.  Classical FSAI on
+The target for a learned ``G`` (``M⁻¹ = Gᵀ G``, lower triangular on ``A``'s or
+``A²``'s pattern) is at most 1.2× IC(0)'s iterations.  Classical FSAI on
 ``A²``'s pattern is the Kaporin-optimal ``G`` there and takes 1.16–1.19×.  This
 script asks whether a network could do better than classical FSAI, by skipping
 the network: for one problem at a time every entry of
@@ -38,8 +38,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
+from learnsolve.bench import blas_single_thread, machine_info
 from learnsolve.ops import fsai_factor, with_fill
 from learnsolve.train import KaporinFSAI, coo_matmul
 from learnsolve.train.losses import fsai_pcg_error

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 6's GPU work for one session on the lent GPU machine, in steps that each fit one
+# The GPU measurements for one session on a lent GPU machine, in steps that each fit one
 # device call (10 minutes) and together about 25 of the session's 30 minutes of device time.
 #
 # Here, once (PyAMG, array-api-compat and array-api-strict are missing from the GPU image,
@@ -56,10 +56,11 @@ table() {  # gpu_table.py part $1 with extra options; the plots go into one tar
     install || { echo "install failed"; exit 1; }
     case $step in
         test)
-            # the GPU tests, then the device path of the CPU suites, then the quick table
-            $py -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py || rc=1
-            $py -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_krylov.py \
-                tests/test_bench.py || rc=1
+            # the GPU tests (kernels, device preconditioners), then the CPU suites of the device
+            # path's packages, then the quick table
+            $py -m pytest -q -rs -p no:cacheprovider tests/ops/test_cuda.py tests/precond/test_device.py \
+                || rc=1
+            $py -m pytest -q -p no:cacheprovider tests/multigrid tests/krylov tests/bench || rc=1
             table quick --repeats 1 --amg amg-sa || rc=1 ;;
         quick) table quick || rc=1 ;;
         2d) table 2d --amg-budget 20 || rc=1 ;;          # SA ~23 s a run there: one SA run, two RS

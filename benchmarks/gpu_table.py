@@ -1,4 +1,4 @@
-"""Issue 6's GPU table: the learned V-cycle set up and applied on the GPU against CuPy's CG and PyAMG.
+"""The GPU table: the learned V-cycle set up and applied on the GPU against CuPy's CG and PyAMG.
 
 One run on one machine: for each problem, ``learnsolve.bench.run(..., device='cuda')``
 builds every preconditioner from the ``cupyx`` matrix and solves with
@@ -8,14 +8,14 @@ also as ``vcycle-*:float32``, stored and applied in float32, and as
 ``vcycle-*:nograph``, applied eagerly instead of from a CUDA graph); ``cupyx-cg``
 and ``cupyx-jacobi`` are CuPy's own ``cg``; PyAMG SA and RS run on the same
 machine's CPU.  Writes ``results.md``/``results.json`` and a summary of the
-ratios the issue asks for, each checked against its bar.
+ratios the GPU path is meant to reach, each checked against its bar (``BAR_*``).
 
 A device call runs at most 10 minutes, so the table comes in parts, each its
 own run of this script on the same machine (``--part``), and ``--merge``
 joins their ``results.json`` into one table.  ``--cpu-reference`` adds the
 iteration counts of the host cycle (a ``learnsolve bench`` run of
 ``vcycle-*:noclusters``, the same cycle as the device one, which has no
-cluster space) for the issue's ±1 check.  ``benchmarks/gpu_session.sh``
+cluster space) for the ±1 check.  ``benchmarks/gpu_session.sh``
 strings the parts together for one GPU session.
 
     python benchmarks/gpu_table.py                          # GPU machine: 2048², 128³, 256³
@@ -43,7 +43,7 @@ PARTS = {
     "3d256": [s.format(n=256) for s in PROBLEMS_3D],
 }
 PARTS["all"] = PARTS["2d"] + PARTS["3d128"] + PARTS["3d256"]
-#: Issue 6's bars on the learned cycle's total: seconds on 2D 2048², and fractions of the baselines'.
+#: The bars on the learned cycle's total: seconds on 2D 2048², and fractions of the baselines'.
 BAR_SECONDS_2D = 0.1
 BAR_JACOBI_2D, BAR_JACOBI_3D256, BAR_SA = 1 / 20, 1 / 10, 1 / 100
 
@@ -82,7 +82,7 @@ def _ratio(v, r):
 
 def summary(results, cpu=None):
     """Per problem: the learned cycle's total, its ratios to CuPy Jacobi-PCG's and PyAMG SA's
-    totals, and whether each of issue 6's bars holds (``—`` where a row is missing)."""
+    totals, and whether each bar holds (``—`` where a row is missing)."""
     cpu = cpu or {}
     lines = ["| problem | vcycle its | CPU cycle its | vcycle total | / cupyx-jacobi total "
              "| / amg-sa total | bars | float32 cycle its | float32 total | eager (no graph) solve "
@@ -121,7 +121,7 @@ def summary(results, cpu=None):
 def write(results, out, machine, cpu):
     """The table, the plots and the summary under ``out``."""
     md, paths = bench.write(results, out, rtol=1e-6, machine=machine)
-    text = (md + "\nLearned V-cycle total time over the baselines' (issue 6 asks: total ≤ 0.1 s on 2D "
+    text = (md + "\nLearned V-cycle total time over the baselines' (bars: total ≤ 0.1 s on 2D "
             "2048², ≤ 1/20 of CuPy Jacobi-PCG's on 2D, ≤ 1/10 on 3D 256³, ≤ 1/100 of PyAMG SA's; "
             "iterations within ±1 of the CPU cycle's):\n\n" + summary(results, cpu))
     with open(os.path.join(out, "results.md"), "w") as f:

@@ -17,7 +17,7 @@ import scipy.sparse.linalg as spla
 
 import learnsolve
 from learnsolve import _backend, bench, ops
-from learnsolve._backend import blas_single_thread
+from learnsolve.bench import blas_single_thread
 
 
 def median_ms(fn, repeats=20):

@@ -1,5 +1,5 @@
 """Learned factors against IC(0), IC(1), relaxed MIC(0), FSAI (on A²'s and an adaptive pattern), Jacobi
-and PyAMG SA (issue 3's table).
+and PyAMG SA (the README's learned-factor table).
 
 For each problem and seed: build each preconditioner (set-up timed, GNN
 inference and the safety probe included), solve with ``learnsolve.krylov.cg``
@@ -23,9 +23,7 @@ import warnings
 import numpy as np
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import make_problem
-from learnsolve.bench._suites import expand
+from learnsolve.bench import blas_single_thread, expand, make_problem
 
 OMEGAS = (0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0)
 LEARNED = ("gnn-ic1-correct", "gnn-ic-correct", "gnn-fsai", "gnn-fsai-a2", "gnn-fsai-select")

@@ -1,4 +1,4 @@
-"""Regret of the bandit-tuned ω (issue 3, item 7) on a stream of 50 ConDiff-type systems.
+"""Regret of the bandit-tuned ω on a stream of 50 ConDiff-type systems.
 
 Every system of the stream is solved once with every ω of the grid (CG,
 rtol 1e-6), so the best *fixed* ω in hindsight and each system's own best ω
@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
+from learnsolve.bench import blas_single_thread
 
 
 def stream(count, seed=0):
@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--tuner-seeds", type=int, default=5)
     ap.add_argument("--out", default="benchmarks/results/tuned")
     args = ap.parse_args()
-    grid = np.array(learnsolve.precond._tuned.GRIDS[args.method])
+    grid = learnsolve.precond.OmegaTuner(args.method).grid
     problems = list(stream(args.systems))
     with blas_single_thread():
         its = iteration_table(problems, args.method, grid)

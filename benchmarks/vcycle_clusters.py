@@ -17,29 +17,20 @@ import time
 import numpy as np
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
-from learnsolve.ops._clusters import cluster_labels, factorize, galerkin, smoothed_basis
-from learnsolve.precond._clusters import BLOCK, OMEGA
+from learnsolve.bench import blas_single_thread, machine_info
+from learnsolve.multigrid import BLOCK, OMEGA, ClusterSpace
 from learnsolve.problems import diffusion
 
 
 def space_cost(p):
     """Seconds for each set-up step of the cluster space, and the LU's size."""
-    t = [time.perf_counter()]
-    labels, _ = cluster_labels(p.A, p.grid_shape, block=BLOCK)
-    t.append(time.perf_counter())
-    Z = smoothed_basis(p.A, labels, omega=OMEGA)
-    t.append(time.perf_counter())
-    E, _ = galerkin(p.A, Z)
-    t.append(time.perf_counter())
-    lu = factorize(E)
-    t.append(time.perf_counter())
+    space = ClusterSpace(p.A, p.grid_shape, block=BLOCK, omega=OMEGA).build()
     s = time.perf_counter()
-    lu.solve(np.ones(E.shape[0]))
-    d = np.diff(t)
-    return {"m": E.shape[0], "labels": d[0], "basis": d[1], "galerkin": d[2], "lu": d[3],
-            "lu_nnz": lu.L.nnz + lu.U.nnz, "lu_solve": time.perf_counter() - s}
+    space.lu.solve(np.ones(space.m))
+    t = space.times
+    return {"m": space.m, "labels": t["labels"], "basis": t["basis"], "galerkin": t["galerkin"],
+            "lu": t["factorize"], "lu_nnz": space.info()["cluster_nnz_lu"],
+            "lu_solve": time.perf_counter() - s}
 
 
 def solve(p, name):

@@ -35,10 +35,9 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
-from learnsolve.ops import GridHierarchy
-from learnsolve.problems import diffusion, grid_stencil
+from learnsolve.bench import blas_single_thread, machine_info
+from learnsolve.multigrid import grid_hierarchy
+from learnsolve.problems import diffusion
 
 
 def pcg_its(A, b, M, maxiter=1000):
@@ -68,9 +67,9 @@ def small_eigenvalues(A, M, k=40, below=0.01):
 def row(n, covariance, seed, eig_max):
     p = diffusion(n, contrast=1e4, seed=seed, covariance=covariance)
     A = sp.csr_array(p.A)
-    H = GridHierarchy(*grid_stencil(A, p.grid_shape))
-    A1, A2 = H.matrix(1), H.matrix(2)
-    P0, P1 = H.prolongation(0), H.prolongation(1)
+    H = grid_hierarchy(A, p.grid_shape)
+    A1, A2 = H.levels[1].A.tocsr(), H.levels[2].A.tocsr()
+    P0, P1 = H.levels[0].P.tocsr(), H.levels[1].P.tocsr()
     exact = lambda M: spla.splu(sp.csc_matrix(M)).solve  # noqa: E731
     learned = learnsolve.pretrained("vcycle-2d").aspreconditioner(A)
     rs_fine = pyamg.ruge_stuben_solver(sp.csr_matrix(A)).aspreconditioner()

@@ -1,6 +1,6 @@
 """Learned V-cycle against PyAMG SA, the Jacobi V-cycle, IC(0) and plain CG across grid sizes.
 
-Issue 4's table: for each family, size and seed (3 seeds), build each
+The README's V-cycle table: for each family, size and seed (3 seeds), build each
 preconditioner (set-up timed: stencil extraction, hierarchy, network
 inference, positive-definiteness check) and solve with
 ``learnsolve.krylov.cg`` at rtol 1e-6 on the true residual, one run each, in
@@ -22,8 +22,7 @@ import statistics
 import time
 
 import learnsolve
-from learnsolve._backend import blas_single_thread
-from learnsolve.bench import machine_info
+from learnsolve.bench import blas_single_thread, machine_info
 
 FAMILIES_2D = {
     "poisson": lambda n, s: learnsolve.problems.poisson((n, n), seed=s),

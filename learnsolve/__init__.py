@@ -9,7 +9,7 @@
 
 import numpy as _np
 
-from . import krylov, ops, precond, problems
+from . import krylov, multigrid, ops, precond, problems
 from .zoo import pretrained
 
 __version__ = "0.1.0"
@@ -22,5 +22,5 @@ def relative_residual(A, x, b):
     return float(r / nb) if nb > 0 else float(r)
 
 
-__all__ = ["krylov", "ops", "precond", "pretrained", "problems", "relative_residual",
+__all__ = ["krylov", "multigrid", "ops", "precond", "pretrained", "problems", "relative_residual",
            "__version__"]

@@ -1,9 +1,14 @@
-"""Benchmark harness: problems × preconditioners, medians, Markdown/JSON/PNG reports."""
+"""Benchmark harness: problems × preconditioners, medians, Markdown/JSON/PNG reports.
 
+``blas_single_thread()`` is the context every timed solve runs in (one BLAS thread; the
+compiled and numba kernels keep their own threads).
+"""
+
+from .._backend import blas_single_thread
 from ._report import markdown, plot_convergence, write
 from ._runner import Result, machine_info, run, run_one
 from ._suites import CLASSICAL, DEFAULT_PROBLEM, README_PROBLEMS, default_preconds, expand, make_problem
 
-__all__ = ["CLASSICAL", "DEFAULT_PROBLEM", "default_preconds", "README_PROBLEMS", "Result", "expand",
-           "machine_info", "make_problem", "markdown", "plot_convergence", "run", "run_one",
-           "write"]
+__all__ = ["CLASSICAL", "DEFAULT_PROBLEM", "README_PROBLEMS", "Result", "blas_single_thread",
+           "default_preconds", "expand", "machine_info", "make_problem", "markdown", "plot_convergence",
+           "run", "run_one", "write"]

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import krylov, precond
 from .._backend import blas_single_thread, num_threads
+from ..multigrid import NotAGrid
 from ..precond import NoDevicePath
-from ..problems import NotAGrid
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""Torch modules: message-passing layers on A's graph the factor-predicting GNN, learned
-V-cycle smoothers, the DCDM direction correction."""
+"""Torch modules: message-passing layers on A's graph and the factor-predicting GNN, the learned
+V-cycle smoother, the DCDM direction correction."""
 
 from .dcdm import DirectionNet
 from .factor_conv import FactorConv
 from .factor_gnn import FactorGNN
-from .vcycle import SmootherNet, TorchHierarchy
+from .vcycle import SmootherNet
 
-__all__ = ["DirectionNet", "FactorConv", "FactorGNN", "SmootherNet", "TorchHierarchy"]
+__all__ = ["DirectionNet", "FactorConv", "FactorGNN", "SmootherNet"]

@@ -17,7 +17,7 @@ the network sees only scale-free inputs, and with its last layer at zero
 :func:`learnsolve.krylov.fcg`, not plain CG.
 
 All tensors use the padded ``(B, [C,] Pz, Py, Px)`` grid layout of
-:mod:`learnsolve.nn.vcycle` (ghost cells zero).
+:mod:`learnsolve.multigrid` (ghost cells zero).
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..problems._stencil import offsets
-from .vcycle import _pad, _sl, scaled_stencil
+from ..multigrid import interior_slices, offsets, pad_grid
+from .vcycle import scaled_stencil
 
 
 def interior_mask(padded, dtype=torch.float32):
     """1 on interior cells of a padded ``(Pz, Py, Px)`` grid, 0 on ghosts."""
     mask = torch.zeros(tuple(padded), dtype=dtype)
     dim = 2 if padded[0] == 1 else 3
-    mask[_sl(dim, padded)] = 1
+    mask[interior_slices(dim, tuple(padded))] = 1
     return mask
 
 
@@ -62,7 +62,8 @@ class DirectionNet(torch.nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from learnsolve.problems import poisson, grid_stencil
+    >>> from learnsolve.problems import poisson
+    >>> from learnsolve.multigrid import grid_stencil
     >>> net = DirectionNet(2)
     >>> S, _ = grid_stencil(poisson((8, 8)).A)
     >>> S = torch.as_tensor(S, dtype=torch.float32)[None]
@@ -109,7 +110,7 @@ class DirectionNet(torch.nn.Module):
         c = m // 2
         dtype = self.stencil_in.weight.dtype
         Sh, inv = scaled_stencil(S, dim)
-        feats = _pad(torch.cat([Sh[:, :c], Sh[:, c + 1:]], 1), dim).to(dtype)
+        feats = pad_grid(torch.cat([Sh[:, :c], Sh[:, c + 1:]], 1), dim).to(dtype)
         mask = interior_mask(S.shape[-3:], dtype)
         h0 = self.stencil_in(self._grid(feats)) * self._grid(mask[None, None])
         sq = torch.where(inv > 0, 1 / torch.where(inv > 0, inv, torch.ones_like(inv)),

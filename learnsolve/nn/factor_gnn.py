@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import Tensor
 
@@ -56,13 +55,17 @@ class FactorGNN(torch.nn.Module):
         of both inputs).  ``'fsai'``: ``'scale'`` corrects classical FSAI,
         ``'add'`` starts from the identity.
 
+    Inputs (:func:`learnsolve.precond.factor_inputs`) and the assembly of the
+    predicted factor (:func:`learnsolve.precond.predict_factor`) live with the
+    preconditioner that uses them.
+
     Examples
     --------
     >>> import torch, learnsolve
     >>> from learnsolve.nn import FactorGNN
     >>> A = learnsolve.problems.poisson((6, 6)).A
     >>> model = FactorGNN("correct")
-    >>> L = model.factor(A)                       # α = 0: exactly IC(0)
+    >>> L = learnsolve.precond.predict_factor(model, A)   # α = 0: exactly IC(0)
     >>> bool(abs(L - learnsolve.ops.ichol0(A)).max() < 1e-6)
     True
     """
@@ -135,158 +138,3 @@ class FactorGNN(torch.nn.Module):
         if self.correction == "scale":  # relative: weak couplings stay weak
             return base_offdiag * exp(alpha * f), base_diag * exp(alpha * g)
         return base_offdiag + alpha * f, base_diag * exp(alpha * g)
-
-    # ------------------------------------------------------------------ inference
-    def inputs(self, A, dtype=torch.float32, extras=None):
-        """Tensors and index arrays for :meth:`forward` and :meth:`assemble` (setup, NumPy).
-
-        A dict passed as ``extras`` receives ``'base'``: the classical factor the
-        model corrects (IC(k) or FSAI, in ``A``'s units), or ``None``.
-        """
-        from .._validation import as_csr
-        from ..ops import fsai_factor, ichol0_shifted, with_fill
-        from ..problems._graph import edge_tables, lookup
-
-        A = with_fill(as_csr(A, "learnsolve.nn.FactorGNN.inputs"), self.pattern)
-        edge_index, w, x, d, reverse = edge_tables(A, "learnsolve.nn.FactorGNN.inputs")
-        row, col = edge_index
-        n = x.shape[0]
-        lower = row > col
-        low = np.flatnonzero(lower)
-        r, c = row[low], col[low]
-        if self.kind == "ic":
-            base_off, base_diag = w[low], np.ones(n)
-            edge_feat = w[:, None]
-        elif not self.based:  # FSAI from the identity, or candidate scores
-            base_off, base_diag = np.zeros(low.size), np.ones(n)
-            edge_feat = w[:, None] if self.kind == "fsai" else _path_features(A, row, col, d)
-        else:
-            from ._factor_fused import edge_features
-
-            sq = np.sqrt(d)
-            if self.kind == "fsai":  # classical FSAI on the pattern; scaled G̃ = G D^{1/2}
-                F = fsai_factor(A, "A")
-                scale_row, scale_col = np.ones(n), sq
-            else:  # the IC factor on the pattern, shifted where it breaks down; L̃ = D^{-1/2} L
-                F, _ = ichol0_shifted(A)
-                scale_row, scale_col = 1.0 / sq, np.ones(n)
-            if not F.has_sorted_indices:
-                F = F.sorted_indices()
-            # base values on the lower edges; the edge inputs mirror them onto the upper ones
-            base_off = lookup(F.indptr.astype(np.int64), F.indices.astype(np.int64),
-                              F.data.astype(np.float64), r, c) * scale_row[r] * scale_col[c]
-            base_diag = F.diagonal() * scale_row * scale_col
-            lowpos = np.cumsum(lower) - 1
-            edge_feat = edge_features(row, col, reverse, lowpos, w, base_off,
-                                      self.correction == "scale")
-            if extras is not None:
-                extras["base"] = F
-        t = lambda a, dt=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
-        return {
-            "x": t(x), "edge_index": torch.as_tensor(edge_index), "edge_attr": t(edge_feat),
-            "lower": torch.as_tensor(low), "reverse": torch.as_tensor(reverse),
-            "base_offdiag": t(base_off), "base_diag": t(base_diag),
-        }, (r, c, d)
-
-    @staticmethod
-    def assemble(kind, offdiag, diag, rows, cols, d):
-        """Sparse factor in A's units: ``D^{1/2} L̃`` (IC kinds) or ``G̃ D^{-1/2}`` (FSAI).
-
-        ``rows``/``cols`` are the strictly lower entries in row-major order (as
-        :meth:`inputs` gives them), so the CSR arrays are written directly: each
-        row's entries, then its diagonal.
-        """
-        n = d.size
-        sq = np.sqrt(d)
-        if kind == "fsai":
-            vals, dvals = offdiag / sq[cols], diag / sq
-        else:
-            vals, dvals = offdiag * sq[rows], diag * sq
-        rows = np.asarray(rows, dtype=np.int64)
-        if rows.size and np.any(rows[1:] < rows[:-1]):
-            raise ValueError("learnsolve.nn.FactorGNN.assemble: `rows` must be sorted (row-major "
-                             "lower entries, as FactorGNN.inputs returns them).")
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(rows, minlength=n) + 1, out=indptr[1:])
-        indices = np.empty(indptr[-1], np.int64)
-        data = np.empty(indptr[-1], np.float64)
-        pos = np.arange(rows.size) + rows  # one diagonal per earlier row precedes the entry
-        indices[pos], data[pos] = cols, vals
-        indices[indptr[1:] - 1], data[indptr[1:] - 1] = np.arange(n), dvals
-        index = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
-        F = sp.csr_array((data, indices.astype(index), indptr.astype(index)), shape=(n, n))
-        F.has_sorted_indices = True
-        return F
-
-    @torch.no_grad()
-    def factor(self, A, extras=None, fused=True):
-        """The predicted sparse factor of ``A`` (float32 inference, float64 result).
-
-        ``extras``: see :meth:`inputs` (the classical base factor, reused as the fallback).
-        ``fused``: run the numba kernels of :mod:`learnsolve.nn._factor_fused` (the
-        default; several times faster on a CPU) instead of :meth:`forward`.
-        """
-        tensors, (rows, cols, d) = self.inputs(A, extras=extras)
-        if self.kind == "select":
-            return self.select(A, tensors, rows, cols, fused)
-        if fused:
-            from ._factor_fused import fused_forward
-
-            off, diag = fused_forward(self, **tensors)
-        else:
-            was_training = self.training
-            self.eval()
-            off, diag = (t.double().numpy() for t in self(**tensors))
-            self.train(was_training)
-        return self.assemble(self.kind, off, diag, rows, cols, d)
-
-    def scores(self, tensors, fused=True):
-        """Float64 NumPy scores of the candidates (kind ``'select'``) from :meth:`inputs`."""
-        if fused:
-            from ._factor_fused import fused_forward
-
-            return fused_forward(self, **tensors)[0]
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            f = self(**tensors)[0].double().numpy()
-        self.train(was_training)
-        return f
-
-    def select(self, A, tensors, rows, cols, fused=True):
-        """``G``: classical FSAI on the learned pattern (kind ``'select'``); ``rows``/``cols``
-        are the candidates, the lower edges of ``with_fill(A, 'A3')`` from :meth:`inputs`."""
-        from ..ops import fsai_factor, top_per_row
-        from ..ops._fsai_select import _budgets
-
-        C = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=A.shape)
-        C.sort_indices()
-        budget = _budgets(A)[2]
-        f = self.scores(tensors, fused)
-        if f.size != C.nnz:  # the lower edges of with_fill(A, 'A3') are the candidates
-            raise RuntimeError(f"learnsolve.nn.FactorGNN.select: {f.size} scores for {C.nnz} "
-                               "candidates (an explicit zero on A's diagonal?).")
-        if not np.all(np.isfinite(f)):  # unusable: an empty pattern, which the caller rejects
-            return sp.csr_array(A.shape)
-        return fsai_factor(A, top_per_row(C, f, budget))
-
-
-def _path_features(A, row, col, d):
-    """Float32 ``[ã_ij, (Ã²)_ij, (Ã³)_ij]`` on the edges ``(row, col)`` of ``A``'s (filled)
-    pattern, ``Ã = D^{-1/2} A D^{-1/2}`` (how strongly paths of length 1–3 couple i and j),
-    then ``-log10(|·| + 1e-6) / 6`` of each (couplings across contrast jumps are tiny)."""
-    from ..problems._graph import lookup
-
-    s = 1.0 / np.sqrt(d)
-    At = sp.csr_array(sp.diags_array(s) @ A @ sp.diags_array(s))
-    At.eliminate_zeros()
-    A2 = sp.csr_array(At @ At)
-    A3 = sp.csr_array(A2 @ At)
-    out = np.empty((row.size, 6), np.float32)
-    for q, M in enumerate((At, A2, A3)):
-        M.sort_indices()
-        v = lookup(M.indptr.astype(np.int64), M.indices.astype(np.int64),
-                   M.data.astype(np.float64), row, col)
-        out[:, q] = v
-        out[:, q + 3] = -np.log10(np.abs(v) + 1e-6) / 6.0
-    return out

@@ -1,17 +1,19 @@
 """Sparse kernels: compiled (``learnsolve._C``, OpenMP) with numba/SciPy fallbacks.
 
-Every kernel has a pure reference in :mod:`learnsolve.ops._reference` that the
-tests compare against.  Which path runs is read from :mod:`learnsolve._backend`
-at call time.
+Every kernel has a pure reference that the tests compare against: in
+:mod:`learnsolve.ops._reference`, and for the grid stencil kernels
+(:mod:`learnsolve.ops.stencil`) the torch grid levels of
+:mod:`learnsolve.multigrid`.  Which path runs is read from
+:mod:`learnsolve._backend` at call time.
 """
 
 from . import _cuda as cuda
-from ._csr import CSRMatrix, check_csr_arrays, spmv
+from . import _stencil as stencil
+from ._csr import CSRMatrix, check_csr_arrays, find_entry, lookup, spmv
 from ._device import to_device
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
-from ._fsai_select import fsai_pattern, top_per_row
-from ._multigrid import GridHierarchy
+from ._fsai_select import candidates, fsai_budgets, fsai_pattern, selection_mask, top_per_row
 from ._pattern import PATTERNS, fill_levels, with_fill
 from ._triangular import TriangularSolver, compute_levels
 
@@ -20,17 +22,22 @@ __all__ = [
     "SHIFTS",
     "CSRMatrix",
     "FactorizationBreakdown",
-    "GridHierarchy",
     "TriangularSolver",
+    "candidates",
     "check_csr_arrays",
     "compute_levels",
     "cuda",
     "fill_levels",
+    "find_entry",
+    "fsai_budgets",
     "fsai_factor",
     "fsai_pattern",
     "ichol0",
     "ichol0_shifted",
+    "lookup",
+    "selection_mask",
     "spmv",
+    "stencil",
     "to_device",
     "top_per_row",
     "with_fill",

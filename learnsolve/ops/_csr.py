@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -123,3 +124,37 @@ def spmv(A, x, out=None):
     [0.0, 2.0, 4.0]
     """
     return CSRMatrix(A, func="learnsolve.ops.spmv").matvec(x, out)
+
+
+@numba.njit(cache=True)
+def find_entry(indptr, indices, i, j):  # pragma: no cover - jitted
+    """Position of ``(i, j)`` in canonical CSR arrays, or -1 (binary search in row ``i``)."""
+    lo, hi = indptr[i], indptr[i + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if indices[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < indptr[i + 1] and indices[lo] == j else -1
+
+
+@numba.njit(parallel=True, cache=True)
+def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
+    """Values of canonical CSR arrays at ``(rows[k], cols[k])`` (0 where not stored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnsolve.ops import lookup
+    >>> from learnsolve.problems import poisson
+    >>> A = poisson((3, 3)).A
+    >>> lookup(A.indptr, A.indices, A.data, np.array([0, 0, 4]), np.array([0, 1, 8])).tolist()
+    [4.0, -1.0, 0.0]
+    """
+    out = np.zeros(rows.size)
+    for k in numba.prange(rows.size):
+        p = find_entry(indptr, indices, rows[k], cols[k])
+        if p >= 0:
+            out[k] = data[p]
+    return out

@@ -225,6 +225,20 @@ def _budgets(A):
     return S, S2, np.bincount(rows[S2.indices < rows], minlength=S2.shape[0]).astype(np.int64)
 
 
+def fsai_budgets(A):
+    """Off-diagonal entries row ``i`` of an adaptive FSAI factor may keep: as many as ``tril(A²)``'s
+    row ``i`` has (int64, one per row).
+
+    Examples
+    --------
+    >>> from learnsolve.problems import poisson
+    >>> from learnsolve.ops import fsai_budgets
+    >>> fsai_budgets(poisson((3, 3)).A).tolist()
+    [0, 1, 2, 2, 4, 4, 3, 5, 5]
+    """
+    return _budgets(A)[2]
+
+
 def _with_diagonal(C, keep):
     n = C.shape[0]
     rows = np.repeat(np.arange(n), np.diff(C.indptr))[keep]

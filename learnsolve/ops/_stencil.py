@@ -1,13 +1,18 @@
-"""Stencil kernels for grid multigrid (numba, parallel over grid rows).
+"""Stencil kernels for grid multigrid (numba, parallel over grid lines).
 
-Arrays are flat views of zero-padded grids (see :mod:`learnsolve.problems._stencil`):
+Arrays are flat views of zero-padded grids (the layout of :mod:`learnsolve.multigrid`):
 a stencil ``S`` is ``(m, N)`` and a grid function is ``(N,)`` with
 ``N = Pz·Py·Px``.  Coarse cell ``C`` (padded index) sits on fine cell
 ``(sz·Cz, 2·Cy, 2·Cx)``; ``sz`` is 2 in 3D and 0 in 2D.  A prolongation is
 stored per coarse cell as ``Pc[q, C]`` = weight of coarse ``C`` at fine cell
-``fine(C) + offsets[q]`` (a 3^d "stencil" of ``P``'s column).  The reference
-these kernels are tested against is the torch implementation in
-:mod:`learnsolve.nn.vcycle` and the SciPy products ``Pᵀ A P``.
+``fine(C) + offsets[q]`` (a 3^d "stencil" of ``P``'s column).  A kernel's
+stencil may hold a subset of the offsets (the rows that are not all zero):
+``delta`` gives the flat step of each row it holds.  The references these
+kernels are tested against are the torch grid hierarchy of
+:mod:`learnsolve.multigrid` (the same arithmetic, vectorized), the SciPy
+products ``Pᵀ A P`` and, for the smoother network's inputs and outputs
+(:func:`inverse_sqrt_diagonal`, :func:`smoother_features`, :func:`smoother_assemble`),
+the torch forward of :class:`learnsolve.nn.SmootherNet`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,18 @@ import functools
 import numba
 import numpy as np
 from numba import prange
+
+
+@numba.njit(parallel=True, cache=True)
+def nonzero_rows(S):
+    """Which rows of a stencil ``(m, N)`` hold a nonzero (each row scanned up to its first one)."""
+    out = np.zeros(S.shape[0], dtype=np.bool_)
+    for o in prange(S.shape[0]):
+        for p in range(S.shape[1]):
+            if S[o, p] != 0:
+                out[o] = True
+                break
+    return out
 
 
 @numba.njit(parallel=True, cache=True)
@@ -30,6 +47,19 @@ def residual(S, delta, b, x, r, z0, z1, Py, Px):
             for o in range(delta.shape[0]):
                 s -= S[o, p] * x[p + delta[o]]
             r[p] = s
+
+
+@numba.njit(parallel=True, cache=True)
+def matvec(K, delta, r, x, z0, z1, Py, Px):
+    """``x = K r`` on interior cells (ghosts of ``x`` untouched)."""
+    ny = Py - 2
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            s = 0.0
+            for o in range(delta.shape[0]):
+                s += K[o, p] * r[p + delta[o]]
+            x[p] = s
 
 
 @numba.njit(parallel=True, cache=True)
@@ -243,3 +273,90 @@ def _galerkin_terms(offs, scale):
                 if o in index:
                     rows.append((D, qa, qb, index[o]))
     return np.array(rows, dtype=np.int64)
+
+
+@numba.njit(parallel=True, cache=True)
+def scatter(indptr, indices, data, grid, zpad, off_index, S, bad):
+    """Per-cell stencils of CSR arrays: ``S[o, p] += a_ij`` for ``j = i + offsets[o]``.
+
+    ``grid`` is ``(nz, ny, nx)`` (``nz = 1`` in 2D), ``zpad`` 1 in 3D and 0 in 2D,
+    ``off_index`` maps ``(dz+1)·9 + (dy+1)·3 + dx+1`` to the stencil row (-1: none).
+    ``bad[i]`` is set to 1 for a row that couples cells that are not neighbours.
+    """
+    ny, nx = grid[1], grid[2]
+    n = indptr.shape[0] - 1
+    for i in prange(n):
+        iz = i // (ny * nx)
+        iy = (i // nx) % ny
+        ix = i % nx
+        pi = ((iz + zpad) * (ny + 2) + iy + 1) * (nx + 2) + ix + 1
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            dz = j // (ny * nx) - iz
+            dy = (j // nx) % ny - iy
+            dx = j % nx - ix
+            if dz < -1 or dz > 1 or dy < -1 or dy > 1 or dx < -1 or dx > 1:
+                bad[i] = 1
+                break
+            o = off_index[(dz + 1) * 9 + (dy + 1) * 3 + dx + 1]
+            if o < 0:
+                bad[i] = 1
+                break
+            S[o, pi] += data[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def inverse_sqrt_diagonal(S, inv, z0, z1, Py, Px):
+    """``inv[p] = 1/√s_p`` in float32 on interior cells (``s`` the centre row of ``S`` cast to
+    float32; 0 where ``s_p ≤ 0``), as the smoother network's torch forward computes it."""
+    c = S.shape[0] // 2
+    ny = Py - 2
+    one = np.float32(1.0)
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            d = np.float32(S[c, p])
+            inv[p] = one / np.sqrt(d) if d > 0 else np.float32(0.0)
+
+
+@numba.njit(parallel=True, cache=True)
+def smoother_features(S, delta, inv, feats, l0, l1, z0, Py, Px):
+    """Inputs of the per-cell smoother network on grid lines ``l0 ≤ t < l1`` (float32, as its
+    torch forward computes them): row ``(t − l0)·nx + i`` of ``feats`` holds the scaled
+    off-centre entries ``(S[o, p]·inv[p])·inv[p + δ_o]`` of the line's ``i``-th cell ``p``
+    (``inv`` from :func:`inverse_sqrt_diagonal`).
+    """
+    m = delta.shape[0]
+    c = m // 2
+    ny, nx = Py - 2, Px - 2
+    for t in prange(l0, l1):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            j = (t - l0) * nx + p - base - 1
+            k = 0
+            for o in range(m):
+                if o != c:
+                    feats[j, k] = (np.float32(S[o, p]) * inv[p]) * inv[p + delta[o]]
+                    k += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def smoother_assemble(kappa, inv, delta, mirror, omega, K, KT, l0, l1, z0, Py, Px):
+    """The smoother stencil ``K[o, p] = (κ_o + ω [o = centre])·(inv[p]·inv[p + δ_o])`` (float32,
+    as the torch forward) on grid lines ``l0 ≤ t < l1`` from the network's outputs ``kappa``
+    (rows as in :func:`smoother_features`), and its transpose ``KT[mirror[o], p + δ_o] =
+    K[o, p]`` in the same pass.
+    """
+    m = delta.shape[0]
+    c = m // 2
+    ny, nx = Py - 2, Px - 2
+    for t in prange(l0, l1):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        for p in range(base + 1, base + Px - 1):
+            j = (t - l0) * nx + p - base - 1
+            for o in range(m):
+                q = p + delta[o]
+                k = kappa[j, o] + omega if o == c else kappa[j, o]
+                v = k * (inv[p] * inv[q])
+                K[o, p] = v
+                KT[mirror[o], q] = v

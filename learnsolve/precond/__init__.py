@@ -2,11 +2,15 @@
 
 Every function takes the system matrix and returns an operator usable as
 ``M`` in ``scipy.sparse.linalg.cg`` and :func:`learnsolve.krylov.cg`, with
-``setup_time``, ``is_linear`` and ``is_spd`` attributes.
+``setup_time``, ``is_linear`` and ``is_spd`` attributes.  The learned
+families (:class:`LearnedFactor`, :class:`LearnedVCycle`, :class:`LearnedDCDM`)
+are :class:`learnsolve.zoo.LearnedModel` s, loaded by
+:func:`learnsolve.pretrained`.
 """
 
 import numpy as np
 
+from ..zoo import available, pretrained
 from ._amg import amg
 from ._base import Preconditioner
 from ._basic import identity, jacobi
@@ -14,8 +18,10 @@ from ._dcdm import LearnedDCDM
 from ._device import DevicePreconditioner, NoDevicePath
 from ._factored import factored, ic0, ick, mic0, ssor
 from ._fsai import fsai, inverse_factored
+from ._gnn_factor import assemble_factor, factor_inputs, gnn_forward, predict_factor
+from ._learned import LearnedFactor, worse_than
 from ._tuned import OmegaTuner, matrix_features, tuned
-from ._vcycle import LearnedVCycle, gmg
+from ._vcycle import CYCLE_KEYWORDS, LearnedVCycle, gmg, grid_cycle, jacobi_smoothers
 
 BUILDERS = {
     "identity": identity,
@@ -38,14 +44,14 @@ GRID_BUILDERS = {"gmg-jacobi": gmg}
 def build(name, A, *, grid_shape=None):
     """Build a preconditioner by its benchmark name: a key of ``BUILDERS`` or a
     shipped pretrained model (``learnsolve.pretrained()``).  ``grid_shape`` is
-    passed to the grid methods (``gmg-jacobi``, ``vcycle-*``); a matrix that is
-    not a grid stencil makes them raise :class:`learnsolve.problems.NotAGrid`.
-    A grid cycle's name may end in options (``GRID_OPTIONS``): ``:float32``
-    (``vcycle-2d:float32``) stores and applies the cycle in float32 inside the
-    float64 Krylov loop; ``:noclusters`` / ``:clusters`` leave out / force the
-    coefficient-cluster coarse space (``clusters=False`` / ``True``);
-    ``:nograph`` applies a device cycle eagerly instead of from a CUDA graph
-    (``graph=False``).
+    passed to the grid methods (``gmg-jacobi``, ``vcycle-*``, ``dcdm-*``); a
+    matrix that is not a grid stencil makes them raise
+    :class:`learnsolve.multigrid.NotAGrid`.  A grid cycle's name may end in
+    options (``GRID_OPTIONS``): ``:float32`` (``vcycle-2d:float32``) stores and
+    applies the cycle in float32 inside the float64 Krylov loop;
+    ``:noclusters`` / ``:clusters`` leave out / force the coefficient-cluster
+    coarse space (``clusters=False`` / ``True``); ``:nograph`` applies a device
+    cycle eagerly instead of from a CUDA graph (``graph=False``).
 
     Examples
     --------
@@ -59,18 +65,17 @@ def build(name, A, *, grid_shape=None):
     True
     """
     base, _, options = name.partition(":")
-    kw = _grid_options(name, base, options)
-    if base in BUILDERS:
+    if base in BUILDERS and not options:
         return BUILDERS[base](A)
     if base in GRID_BUILDERS:
-        return GRID_BUILDERS[base](A, grid_shape, **kw)
-    from ..zoo import available, pretrained
-
+        return GRID_BUILDERS[base](A, grid_shape, **_options(name, base, options, CYCLE_KEYWORDS))
     if base in available():
         model = pretrained(base)
-        if isinstance(model, (LearnedVCycle, LearnedDCDM)):
-            return model.aspreconditioner(A, grid_shape, **kw)
-        return model.aspreconditioner(A)
+        kw = _options(name, base, options, model.options)
+        return model.aspreconditioner(A, grid_shape, **kw) if model.grid else \
+            model.aspreconditioner(A, **kw)
+    if options:
+        _options(name, base, options, ())
     raise ValueError(
         f"learnsolve.precond.build: unknown preconditioner {name!r}; choose from "
         f"{sorted(BUILDERS) + sorted(GRID_BUILDERS) + available()}."
@@ -82,15 +87,14 @@ GRID_OPTIONS = {"float32": ("dtype", np.float32), "clusters": ("clusters", True)
                 "noclusters": ("clusters", False), "nograph": ("graph", False)}
 
 
-def _grid_options(name, base, options):
-    """``build``'s keywords for a grid cycle's name options (``{}`` without any)."""
+def _options(name, base, options, accepted):
+    """``build``'s keywords for a name's options (``{}`` without any); ``accepted``: the keyword
+    arguments the preconditioner takes."""
     if not options:
         return {}
-    from ..zoo import available
-
-    grid = sorted(GRID_BUILDERS) + [m for m in available() if m.startswith("vcycle-")]
     options = options.split(":")
-    if base not in grid or any(o not in GRID_OPTIONS for o in options):
+    if not all(o in GRID_OPTIONS and GRID_OPTIONS[o][0] in accepted for o in options):
+        grid = sorted(GRID_BUILDERS) + [m for m in available() if pretrained(m).options]
         raise ValueError(
             f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
             f"cycles take options, as in 'vcycle-2d:float32' or 'vcycle-2d:noclusters' (options: "
@@ -98,7 +102,8 @@ def _grid_options(name, base, options):
     return dict(GRID_OPTIONS[o] for o in options)
 
 
-__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedDCDM", "LearnedVCycle",
-           "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "build", "factored", "fsai", "gmg",
-           "ic0", "ick", "identity", "inverse_factored", "jacobi", "matrix_features", "mic0", "ssor",
-           "tuned"]
+__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedDCDM", "LearnedFactor",
+           "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg",
+           "assemble_factor", "build", "factor_inputs", "factored", "fsai", "gmg", "gnn_forward",
+           "grid_cycle", "ic0", "ick", "identity", "inverse_factored", "jacobi", "jacobi_smoothers",
+           "matrix_features", "mic0", "predict_factor", "ssor", "tuned", "worse_than"]

@@ -6,10 +6,14 @@ import time
 
 import numpy as np
 
+from ..multigrid import interior
+from ..zoo import LearnedModel, load_state, require_meta
 from ._base import Preconditioner
+from ._device import NoDevicePath, device_kind
+from ._vcycle import LearnedVCycle
 
 
-class LearnedDCDM:
+class LearnedDCDM(LearnedModel, method="dcdm"):
     """A trained :class:`~learnsolve.nn.DirectionNet` on top of a learned V-cycle.
 
     Obtain one with ``learnsolve.pretrained('dcdm-2d')`` (or ``'dcdm-3d'``);
@@ -25,14 +29,28 @@ class LearnedDCDM:
     meta : dict
     """
 
+    grid = True
+
     def __init__(self, name, vcycle, net, meta):
-        self.name = name
+        super().__init__(name, net, meta)
         self.vcycle = vcycle
         self.net = net
-        self.meta = dict(meta)
 
     def __repr__(self):
         return f"<LearnedDCDM {self.name!r} dim={self.net.dim} hidden={self.net.hidden}>"
+
+    @classmethod
+    def from_weights(cls, name, meta, state, path):
+        from ..nn import DirectionNet, SmootherNet
+
+        require_meta(meta, ("dim", "vcycle"), path)
+        vm = meta["vcycle"]
+        smoother = SmootherNet(int(meta["dim"]), int(vm["channels"]), int(vm["layers"]))
+        net = DirectionNet(int(meta["dim"]), int(meta["channels"]))
+        load_state(smoother, {k[7:]: v for k, v in state.items() if k.startswith("vcycle.")}, path)
+        load_state(net, {k[4:]: v for k, v in state.items() if k.startswith("net.")}, path)
+        vc = LearnedVCycle(name, smoother, {"nu": vm.get("nu", 1)}, family="dcdm")
+        return cls(name, vc, net, meta)
 
     def directions(self, problem, shape=None, *, check=True, clusters="auto"):
         """The nonlinear direction map ``r ↦ q`` for ``problem`` (a Problem or a grid matrix).
@@ -68,9 +86,6 @@ class LearnedDCDM:
         """
         import torch
 
-        from ..problems._stencil import offsets
-        from ._device import NoDevicePath, device_kind
-
         t0 = time.perf_counter()
         A = getattr(problem, "A", problem)
         if shape is None:
@@ -90,16 +105,13 @@ class LearnedDCDM:
                                             clusters=clusters if net.is_zero else False)
         if "fallback" in base.info:
             return base
-        H, K, nu = base.hierarchy, base.smoothers, base.nu
-        lvl = H.levels[0]
-        dim, grid, padded = H.dim, lvl.shape, lvl.padded
+        H = base.hierarchy
         if net.is_zero:  # the correction is exactly 0: q is the V-cycle's output (with its
             apply = base._apply  # cluster coarse space, when it has one); skip the network
         else:
-            S = torch.from_numpy(lvl.S.reshape((1, len(offsets(dim))) + padded))
             with torch.inference_mode():
-                static = net.static(S)
-            apply = self._apply_with_correction(H, K, nu, net, static, grid, padded, dim)
+                static = net.static(torch.from_numpy(H.levels[0].A.stencil())[None])
+            apply = self._apply_with_correction(H, net, static)
 
         info = dict(base.info, model=self.name, correction="zero (network skipped)" if net.is_zero
                     else "trained", vcycle=self.meta.get("vcycle", {}).get("name", self.vcycle.name))
@@ -109,19 +121,21 @@ class LearnedDCDM:
         return P
 
     @staticmethod
-    def _apply_with_correction(H, K, nu, net, static, grid, padded, dim):
+    def _apply_with_correction(H, net, static):
+        """``r ↦ q``: the cycle's ``v``, what it left ``s = r − A v``, and the network's ``q``
+        (host grid levels: ``v`` and ``s`` are the levels' buffers, used before the next cycle)."""
         import torch
 
-        from ..problems._stencil import interior, pad
+        A0 = H.levels[0].A
 
         def apply(r):
-            rp = pad(np.asarray(r, dtype=np.float64), grid).reshape(-1)
-            vp = H.vcycle_padded(rp, K, nu)
-            sp = H.residual_padded(rp, vp)
+            rp = A0.pad(np.asarray(r, dtype=np.float64))
+            vp = H.cycle(rp)
+            sp = A0.residual(rp, vp)
             with torch.inference_mode():
-                t = [torch.from_numpy(a.reshape((1,) + padded)) for a in (rp, vp, sp)]
+                t = [torch.from_numpy(a.reshape((1,) + A0.padded)) for a in (rp, vp, sp)]
                 q = net.direction(static, *t)[0].numpy()
-            return interior(q, dim).reshape(-1).copy()
+            return interior(q, A0.dim).reshape(-1).copy()
 
         return apply
 

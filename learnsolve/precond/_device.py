@@ -11,7 +11,8 @@ to the matrix's device, so every apply runs there with no host copy:
   triangular solve, so for torch tensors these builders raise and say which
   preconditioners work there);
 - a grid V-cycle (``gmg``, ``vcycle-2d``/``-3d``, zero-correction DCDM) is
-  set up on the device too, see :mod:`learnsolve.precond._vcycle_device`.
+  set up on the device too (the torch grid levels of :mod:`learnsolve.multigrid`),
+  and on a CUDA device replayed from a CUDA graph (:func:`cuda_graphed`).
 
 PyAMG builds and applies its hierarchy on the host only; :func:`learnsolve.precond.amg`
 refuses device matrices.
@@ -40,6 +41,21 @@ def device_kind(A):
     if mod.startswith("torch"):
         return "torch"
     return None
+
+
+def as_torch(A, kind):
+    """``(torch CSR tensor, device)`` for a torch or cupyx matrix (CuPy: zero-copy to CUDA)."""
+    if kind == "torch":
+        import torch
+
+        T = A if A.layout == torch.sparse_csr else A.to_sparse_csr()
+        return T, T.device
+    import cupy
+
+    from ..ops import to_device
+
+    device = f"cuda:{cupy.cuda.Device().id}"
+    return to_device(A, "torch", device=device), device
 
 
 def require_path(op, kind, func, name):
@@ -202,6 +218,70 @@ def _triangular_apply(L, kind, dtype, func, name):
                                    rtol=1e-10 if np.dtype(dtype) == np.float64 else 1e-4)
     times.update(failed)
     return apply, {"triangular": choice, "triangular_s": times}
+
+
+GRAPH_CHOICES = ("auto", True, False)
+
+
+def check_graph(graph, func):
+    """Validate a ``graph`` argument (see :func:`device_vcycle`)."""
+    if not any(graph is g or (isinstance(g, str) and graph == g) for g in GRAPH_CHOICES):
+        raise ValueError(f"{func}: `graph`={graph!r} is not one of 'auto', True, False.")
+
+
+def cuda_graphed(fn, probe):
+    """``fn`` replayed from a CUDA graph for vectors like ``probe``, or why not.
+
+    The graph is captured once (after a warm-up on a side stream, as torch
+    requires) and then checked: its output for ``probe`` must equal the eager
+    ``fn(probe)`` to rounding, else it is not used.  Each apply copies the
+    input into the graph's static buffer, replays every kernel launch of the
+    cycle at once and returns a copy of the static output, so one
+    preconditioner must not be applied from two threads at a time.  Inputs of
+    another shape, dtype or device run eagerly.
+
+    Returns
+    -------
+    apply : callable
+        The graphed apply, or ``fn`` itself.
+    why : str or None
+        ``None`` when the graph is used, else the reason it is not.
+    """
+    import torch
+
+    if probe.device.type != "cuda":
+        return fn, f"{probe.device.type} tensors (CUDA graphs need a CUDA device)"
+    try:
+        static_in = probe.clone()
+        side = torch.cuda.Stream(device=probe.device)
+        side.wait_stream(torch.cuda.current_stream(probe.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn(static_in)
+        torch.cuda.current_stream(probe.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = fn(static_in)
+        static_in.copy_(probe)
+        graph.replay()
+        eager = fn(probe)
+        err = float((static_out - eager).abs().max())
+        scale = float(eager.abs().max())
+    except Exception as exc:  # capture is unsupported for some op: stay eager
+        return fn, f"capture failed ({type(exc).__name__}: {exc})"
+    tol = 1e-5 if eager.dtype == torch.float32 else 1e-12
+    if not err <= tol * scale:
+        return fn, f"the graph's output differed from the eager apply by {err:.3g} (scale {scale:.3g})"
+
+    def apply(r):
+        if r.shape != static_in.shape or r.dtype != static_in.dtype or r.device != static_in.device:
+            return fn(r)
+        static_in.copy_(r)
+        graph.replay()
+        return static_out.clone()
+
+    apply.graph = graph  # keeps the graph (and its memory pool) alive with the apply
+    return apply, None
 
 
 class DevicePreconditioner(Preconditioner):

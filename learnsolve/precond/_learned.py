@@ -8,8 +8,11 @@ import warnings
 import numpy as np
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
+from ..zoo import LearnedModel, load_state
+from ._device import device_kind, on_device, require_path
 from ._factored import factored, ic0, ick
 from ._fsai import fsai, inverse_factored
+from ._gnn_factor import predict_factor
 
 METHODS = {"ic": "gnn-ic", "correct": "gnn-ic-correct", "fsai": "gnn-fsai",
            "select": "gnn-fsai (learned pattern)"}
@@ -66,7 +69,7 @@ def _as_fallback(P, why, t0):
     return P
 
 
-class LearnedFactor:
+class LearnedFactor(LearnedModel, method="factor"):
     """A trained factor model with its metadata; :meth:`aspreconditioner` builds ``M``.
 
     Obtain one with :func:`learnsolve.pretrained`.
@@ -79,10 +82,13 @@ class LearnedFactor:
         Method, kind, problem family, version, training configuration.
     """
 
-    def __init__(self, name, model, meta):
-        self.name = name
-        self.model = model
-        self.meta = dict(meta)
+    @classmethod
+    def from_weights(cls, name, meta, state, path):
+        from ..nn import FactorGNN
+
+        model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]),
+                          pattern=meta.get("pattern", "A"), correction=meta.get("correction", "add"))
+        return cls(name, load_state(model, state, path), meta)
 
     def __repr__(self):
         return f"<LearnedFactor {self.name!r} kind={self.model.kind} family={self.meta.get('family')}>"
@@ -105,8 +111,6 @@ class LearnedFactor:
         IC models on CuPy only, torch having no sparse triangular solve).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
-        from ._device import device_kind, on_device, require_path
-
         kind = device_kind(A)
         if kind is not None:  # set up on the host, apply on A's device
             from ..ops import to_device
@@ -120,7 +124,7 @@ class LearnedFactor:
         why = self._out_of_distribution(A)
         F, extras = None, {}
         if why is None:
-            F = self.model.factor(A, extras=extras)
+            F = predict_factor(self.model, A, extras=extras)
             why = _usable(F)
         if why is not None:
             fallback = self._fallback()

@@ -1,13 +1,14 @@
 """Grid V-cycles as preconditioners: classical (damped Jacobi) and learned smoothers.
 
-Both use black-box (operator-dependent) interpolation ``P``, restriction
-``Pᵀ`` and Galerkin coarse stencils ``Pᵀ A P`` computed by stencil arithmetic
-(:class:`learnsolve.ops.GridHierarchy`), a dense Cholesky solve on the
-coarsest grid, ``nu`` pre-smoothing sweeps with ``K`` and ``nu``
-post-smoothing sweeps with ``Kᵀ``.  The cycle is linear and symmetric by
-construction; set-up checks that it is positive definite (a few power
-iterations on ``I - M A`` in the ``A``-norm) and otherwise warns and falls
-back to PyAMG smoothed aggregation.
+Both build the grid :class:`~learnsolve.multigrid.Hierarchy` (black-box
+interpolation ``P``, restriction ``Pᵀ``, Galerkin coarse stencils ``Pᵀ A P``
+by stencil arithmetic, a dense Cholesky solve on the coarsest grid) on the
+matrix's device, set ``nu`` pre-smoothing sweeps with ``K`` and ``nu``
+post-smoothing sweeps with ``Kᵀ`` on every level, and wrap the cycle as a
+preconditioner.  The cycle is linear and symmetric by construction; set-up
+checks that it is positive definite (a few power iterations on ``I - M A``
+in the ``A``-norm) and otherwise warns and falls back to PyAMG smoothed
+aggregation (on the host) or Jacobi (on a device).
 """
 
 from __future__ import annotations
@@ -18,121 +19,206 @@ import warnings
 import numpy as np
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
+from ..multigrid import (
+    RHO_GATE,
+    ClusterSpace,
+    NotAGrid,
+    check_stencil,
+    contraction,
+    grid_hierarchy,
+    grid_stencil,
+    infer_shapes,
+    mirror,
+)
+from ..zoo import LearnedModel, load_state, require_meta
 from ._amg import amg
 from ._base import Preconditioner
-from ._device import device_kind
+from ._device import (
+    DevicePreconditioner,
+    NoDevicePath,
+    as_torch,
+    check_graph,
+    cuda_graphed,
+    device_kind,
+)
+
+#: ``ρ(I − M A)`` estimates at or above this fail the positive-definiteness check.
+RHO_FAIL = 0.995
+#: The keyword options of the grid cycles that a preconditioner name's suffixes may set.
+CYCLE_KEYWORDS = frozenset({"dtype", "clusters", "graph"})
 
 
-def contraction(matvec, apply, e, *, steps=4):
-    """Estimate ``ρ(I - M A)`` by power iteration in the ``A``-norm from ``e`` (``nan`` if it
-    blew up).  ``e`` may be a NumPy array or a torch tensor (``matvec``/``apply`` act on it)."""
-    rate = np.nan
-    Ae = matvec(e)
-    norm = float((e * Ae).sum()) ** 0.5
-    for _ in range(steps):
-        e = e - apply(Ae)
-        Ae = matvec(e)
-        new = max(float((e * Ae).sum()), 0.0) ** 0.5
-        if not np.isfinite(new) or norm == 0:
-            return np.nan
-        rate, norm = new / norm, new
-        if norm == 0:
-            return 0.0
-    return rate
-
-
-def grid_vcycle(A, smoother, *, shape=None, nu=1, name, func, check=True, info=None,
-                dtype=np.float64, clusters="auto"):
-    """Build the V-cycle :class:`Preconditioner` for ``A`` on its grid.
-
-    ``smoother(levels) -> list of K`` gives the padded smoother stencils;
-    ``dtype`` is the precision the cycle is stored and applied in;
-    ``clusters`` adds the coefficient-cluster coarse space
-    (:func:`learnsolve.precond._clusters.with_clusters`); ``"auto"`` adds it
-    when ``A`` has coefficient jumps and the cycle alone contracts worse than
-    ``RHO_GATE`` (estimated; always, when ``check`` is off).
-    """
+def _check_options(func, dtype, clusters, graph, kind):
     if clusters not in ("auto", True, False):
         raise ValueError(f"{func}: `clusters` must be 'auto', True or False, got {clusters!r}.")
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"{func}: `dtype` must be float32 or float64, got {dtype}.")
-    from ..ops import GridHierarchy
-    from ..problems import grid_stencil
-
-    t0 = time.perf_counter()
-    A = as_csr(A, func)
-    check_symmetric(A, func)
-    positive_diagonal(A, func)
-    S, shape = grid_stencil(A, shape, func=func)
-    H = GridHierarchy(S, shape)
-    K = smoother(H.levels)
-    if dtype != H.dtype:
-        H, K = H.astype(dtype), [k.astype(dtype) for k in K]
-    K = H.with_transposes(K)  # (K, Kᵀ) per level: the post-smoother reads Kᵀ contiguously
-
-    def cycle(r):
-        return H.vcycle(r, K, nu)
-
-    info = dict(info or {}, levels=len(H.levels), grid=tuple(shape), nu=nu, dtype=str(dtype),
-                operator_complexity=round(H.operator_complexity, 3))
-    e = np.random.default_rng(0).standard_normal(A.shape[0])
-    rho = contraction(lambda v: A @ v, cycle, e) if check else None
-    if check and not (rho < 0.995):
-        why = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
-               f"(estimated ρ(I − M A) = {rho:.3g})")
-        warnings.warn(f"{func}: {why}; falling back to PyAMG smoothed aggregation.", RuntimeWarning,
-                      stacklevel=3)
-        P = amg(A, "sa")
-        P.info["fallback"] = why
-        P.setup_time = time.perf_counter() - t0
-        return P
-    apply = cycle
-    if clusters:
-        from ._clusters import RHO_GATE, with_clusters
-
-        if clusters is True or rho is None or rho > RHO_GATE:
-            # I − M A = (I − Π)(I − V A)(I − Π) with Π the A-orthogonal projector onto span(Z),
-            # so the cycle's contraction checked above bounds the combined one: no second check
-            apply, more = with_clusters(A, cycle, shape, when=clusters)
-            info.update(more)
-    if rho is not None:
-        info["rho"] = round(float(rho), 4)
-    P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
-    P.hierarchy, P.smoothers, P.nu = H, K, nu
-    P.setup_time = time.perf_counter() - t0
-    return P
-
-
-def _host_clusters(clusters, func):
-    """The cluster coarse space has no device path: ``True`` is refused there, ``"auto"`` is off."""
-    if clusters is True:
-        from ._device import NoDevicePath
-
-        raise NoDevicePath(f"{func}: `clusters=True` needs a sparse LU, which runs on the host "
-                           f"only; pass a SciPy matrix, or clusters='auto'/False on the device.")
-
-
-def jacobi_smoothers(levels, omega):
-    """Damped Jacobi ``K = omega / a_pp`` as padded stencils."""
-    out = []
-    for lvl in levels[:-1]:
-        K = np.zeros_like(lvl.S)
-        c = K.shape[0] // 2
-        d = lvl.S[c]
-        K[c] = np.where(d > 0, omega / np.where(d > 0, d, 1.0), 0.0)
-        out.append(K)
-    return out
-
-
-def _graph_needs_device(graph, kind, func):
-    """``graph=True`` is for device matrices; a host matrix gets a clear error."""
-    from ._vcycle_device import check_graph
-
     check_graph(graph, func)
     if graph is True and kind is None:
         raise ValueError(f"{func}: `graph=True` replays the cycle from a CUDA graph and needs a "
                          "cupyx or torch CUDA matrix; for a SciPy matrix leave graph='auto'.")
+    if clusters is True and kind is not None:
+        raise NoDevicePath(f"{func}: `clusters=True` needs a sparse LU, which runs on the host "
+                           f"only; pass a SciPy matrix, or clusters='auto'/False on the device.")
+    return dtype
+
+
+def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=np.float64,
+               clusters="auto", graph="auto", info=None):
+    """The V-cycle preconditioner of grid matrix ``A``, set up and applied on ``A``'s device.
+
+    Parameters
+    ----------
+    A : sparse matrix, cupyx or torch sparse CSR matrix
+        SPD grid matrix (see :func:`learnsolve.multigrid.grid_stencil`).
+    smoothers : callable
+        ``smoothers(H) -> (K, KT)``: per level but the coarsest, the smoother
+        stencils for the float64 hierarchy ``H`` and, optionally, their
+        transposes (``KT`` may be ``None``).
+    shape : tuple of int, optional
+        Grid shape; inferred for square and cube grids.
+    nu : int
+        Pre- and post-smoothing sweeps.
+    check : bool
+        Estimate ``ρ(I − M A)``; at ``RHO_FAIL`` or above warn and fall back.
+    dtype : {float64, float32}
+        Precision the cycle is stored and applied in (the Krylov loop stays in
+        its own; the hierarchy is built in float64, then converted).
+    clusters : {"auto", True, False}
+        Host only: add the coefficient-cluster coarse space
+        (:class:`learnsolve.multigrid.ClusterSpace`); ``"auto"`` adds it when
+        ``A`` has coefficient jumps and the cycle alone contracts worse than
+        ``RHO_GATE`` (always, when ``check`` is off).
+    graph : {"auto", True, False}
+        CUDA devices: replay the cycle from a CUDA graph
+        (:func:`learnsolve.precond._device.cuda_graphed`); ``"auto"`` on CUDA,
+        ``True`` insists, ``False`` stays eager.
+    name, func, info
+        The preconditioner's name, the public function for error messages,
+        extra ``info`` entries.
+    """
+    kind = device_kind(A)
+    dtype = _check_options(func, dtype, clusters, graph, kind)
+    t0 = time.perf_counter()
+    if kind is None:
+        A = as_csr(A, func)
+        check_symmetric(A, func)
+        positive_diagonal(A, func)
+        S, shape = grid_stencil(A, shape, func=func)
+    else:
+        import torch
+
+        T, device = as_torch(A, kind)
+        if graph is True and torch.device(device).type != "cuda":
+            raise ValueError(f"{func}: `graph=True` needs a matrix on a CUDA device, got one on "
+                             f"{device}; pass graph='auto' or False.")
+        S, shape = grid_stencil(T, shape, func=func)
+        S = S.to(torch.float64)
+        diag = check_stencil(S, shape, func)
+    H = grid_hierarchy(S, shape, func=func)
+    K, KT = smoothers(H)
+    if dtype == np.float32:
+        H = H.astype(dtype if kind is None else torch.float32)
+    if kind is None:  # float32 smoother stencils (the network's) stay float32 in a float64 cycle
+        to = lambda k: k if k.dtype == np.float32 else k.astype(dtype)  # noqa: E731
+    else:
+        to = lambda k: k.to(H.dtype)  # noqa: E731
+    H.with_stencils([to(k) for k in K], None if KT is None else [to(k) for k in KT], sweeps=nu)
+    info = dict(info or {}, levels=len(H), grid=tuple(shape), nu=nu, dtype=str(dtype),
+                operator_complexity=round(H.operator_complexity, 3))
+    rho = None
+    if check:
+        if kind is None:
+            e = np.random.default_rng(0).standard_normal(A.shape[0])
+            rho = contraction(lambda v: A @ v, H.apply, e)
+        else:
+            rho = contraction(H.levels[0].A.__matmul__, H.cycle, _start_vector(H))
+    if check and not (rho < RHO_FAIL):
+        why = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
+               f"(estimated ρ(I − M A) = {rho:.3g})")
+        if kind is None:
+            warnings.warn(f"{func}: {why}; falling back to PyAMG smoothed aggregation.",
+                          RuntimeWarning, stacklevel=3)
+            P = amg(A, "sa")
+            P.info["fallback"] = why
+            P.setup_time = time.perf_counter() - t0
+            return P
+        warnings.warn(f"{func}: {why}; falling back to Jacobi on the device.", RuntimeWarning,
+                      stacklevel=3)
+        inv_d = (1.0 / diag).reshape(-1)
+        return _on_device(lambda r: r * inv_d.to(r.dtype), A, kind, device, graph, "jacobi",
+                          dict(info, fallback=why), func, t0)
+    if rho is not None:
+        info["rho"] = round(float(rho), 4)
+    if kind is not None:
+        info.update(setup="device")
+        tdtype = H.dtype
+        return _on_device(lambda r: H.apply(r.to(tdtype)).to(r.dtype), A, kind, device, graph, name,
+                          info, func, t0, hierarchy=H)
+    apply = H.apply
+    if clusters and (clusters is True or rho is None or rho > RHO_GATE):
+        # I − M A = (I − Π)(I − V A)(I − Π) with Π the A-orthogonal projector onto span(Z),
+        # so the cycle's contraction checked above bounds the combined one: no second check
+        space = ClusterSpace(A, shape)
+        if clusters is True or space.weak:
+            apply = space.build().balanced(H.apply)
+            info.update(space.info())
+        else:
+            info["clusters"] = 0
+    P = Preconditioner(apply, A.shape, np.float64, name=name, info=info)
+    P.hierarchy = H
+    P.setup_time = time.perf_counter() - t0
+    return P
+
+
+def _start_vector(H, seed=0):
+    """A seeded random padded fine-grid vector on the hierarchy's device (drawn on the host)."""
+    import torch
+
+    A0 = H.levels[0].A
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return A0.pad(torch.randn((1, A0.n), generator=g, dtype=A0.dtype).to(A0.S.device))
+
+
+def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierarchy=None):
+    """A :class:`DevicePreconditioner` applying ``torch_apply`` (from a CUDA graph when it can)."""
+    import torch
+
+    n = int(A.shape[0])
+    info = dict(info, device=str(device), backend=kind)
+    if graph is not False:
+        g = torch.Generator(device="cpu").manual_seed(1)
+        probe = torch.randn(n, generator=g, dtype=torch.float64).to(device)
+        torch_apply, why = cuda_graphed(torch_apply, probe)
+        info["graph"] = why is None
+        if why is not None:
+            info["graph_skipped"] = why
+            if graph is True:
+                warnings.warn(f"{func}: not using a CUDA graph: {why}.", RuntimeWarning, stacklevel=4)
+    else:
+        info["graph"] = False
+    if kind == "torch":
+        apply = torch_apply
+    else:
+        import cupy
+
+        def apply(r):
+            return cupy.from_dlpack(torch_apply(torch.from_dlpack(r)))
+
+    P = DevicePreconditioner(apply, (n, n), np.float64, name=name, info=info)
+    P.hierarchy = hierarchy
+    P.setup_time = time.perf_counter() - t0
+    return P
+
+
+def jacobi_smoothers(omega):
+    """``smoothers(H)`` for :func:`grid_cycle`: damped Jacobi ``K = ω / a_pp`` (centre-only)."""
+
+    def smoothers(H):
+        return [lvl.A.jacobi(omega) for lvl in H.levels[:-1]], None
+
+    return smoothers
 
 
 def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, clusters="auto",
@@ -144,8 +230,7 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
     A : sparse matrix
         SPD, coupling only neighbouring cells of a 2D or 3D grid (5/9-point or
         7/27-point stencils).  A cupyx or torch sparse CSR matrix gets the
-        cycle set up and applied on its device (its check falls back to
-        Jacobi there).
+        cycle set up and applied on its device.
     shape : tuple of int, optional
         Grid shape (C order); inferred for square and cube grids.
     omega : float
@@ -158,10 +243,10 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
         Precision the cycle is stored and applied in (float32 halves memory traffic).
     clusters : {"auto", True, False}
         Add the coefficient-cluster coarse space (host only; see
-        :func:`learnsolve.precond._clusters.with_clusters`).
+        :class:`learnsolve.multigrid.ClusterSpace`).
     graph : {"auto", True, False}
         Device matrices on a CUDA device: replay the cycle from a CUDA graph
-        (see :func:`learnsolve.precond._vcycle_device.device_vcycle`).
+        (see :func:`grid_cycle`).
 
     Examples
     --------
@@ -172,72 +257,105 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
     >>> info
     0
     """
-    func = "learnsolve.precond.gmg"
-    kind = device_kind(A)
-    _graph_needs_device(graph, kind, func)
-    if kind is not None:
-        from ._vcycle_device import device_vcycle, jacobi_smoothers_torch
-
-        _host_clusters(clusters, func)
-        dim = len(shape) if shape is not None else 2
-        return device_vcycle(A, kind, jacobi_smoothers_torch(omega), shape=shape, dim=dim, nu=nu,
-                             name="gmg-jacobi", func=func, check=check, dtype=dtype,
-                             info={"omega": omega}, graph=graph)
-    return grid_vcycle(A, lambda levels: jacobi_smoothers(levels, omega), shape=shape, nu=nu,
-                       name="gmg-jacobi", func=func, check=check, info={"omega": omega}, dtype=dtype,
-                       clusters=clusters)
+    return grid_cycle(A, jacobi_smoothers(omega), shape=shape, nu=nu, name="gmg-jacobi",
+                      func="learnsolve.precond.gmg", check=check, dtype=dtype, clusters=clusters,
+                      graph=graph, info={"omega": omega})
 
 
-class LearnedVCycle:
+class LearnedVCycle(LearnedModel, method="vcycle"):
     """A trained :class:`~learnsolve.nn.SmootherNet` with metadata; :meth:`aspreconditioner`.
 
     Obtain one with ``learnsolve.pretrained('vcycle-2d')`` (or ``'vcycle-3d'``).
     """
 
+    options = CYCLE_KEYWORDS
+    grid = True
+
     def __init__(self, name, model, meta, *, family="vcycle"):
-        self.name = name
-        self.model = model
-        self.meta = dict(meta)
+        super().__init__(name, model, meta)
         self.family = family  # models the dimension-mismatch error suggests: '<family>-2d/3d'
 
     def __repr__(self):
         return f"<LearnedVCycle {self.name!r} dim={self.model.dim} nu={self.meta.get('nu', 1)}>"
 
-    def smoothers(self, levels):
-        """Smoother stencils predicted for each level (float32 inference, float64 result)."""
-        import torch
+    @classmethod
+    def from_weights(cls, name, meta, state, path):
+        from ..nn import SmootherNet
 
-        from ..problems._stencil import offsets
+        require_meta(meta, ("dim",), path)
+        net = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
+        return cls(name, load_state(net, state, path), meta)
 
-        m = len(offsets(self.model.dim))
-        out = []
-        with torch.inference_mode():
-            for lvl in levels[:-1]:
-                S = torch.from_numpy(lvl.S.reshape((1, m) + lvl.padded).astype(np.float32))
-                K = self.model.smoother(S)[0].reshape(m, -1).double().numpy()
-                out.append(np.ascontiguousarray(K))
-        return out
+    def smoothers(self, H):
+        """Smoother stencils predicted for every level of grid hierarchy ``H`` but the coarsest.
 
-    def torch_smoothers(self, stencils):
-        """Smoother stencils for padded torch stencils (batch of 1) on their device (float32
-        inference, the stencils' dtype out)."""
+        Host levels: the network's float32 forward on inputs from
+        :func:`learnsolve.ops.stencil.smoother_features`, its output scaled by
+        :func:`~learnsolve.ops.stencil.smoother_assemble`, which also writes ``Kᵀ``
+        (float32 ``(m, N)`` arrays, equal to the network's own
+        :meth:`~learnsolve.nn.SmootherNet.smoother`).  Torch levels: the
+        network's forward on their device (float32 inference, the stencils' dtype
+        out; ``Kᵀ`` is applied on the fly).
+        """
+        S0 = H.levels[0].A.S
+        if isinstance(S0, np.ndarray):
+            out = [self._host_smoother(lvl.A) for lvl in H.levels[:-1]]
+            return [k for k, _ in out], [kt for _, kt in out]
         import copy
 
         import torch
 
-        device = stencils[0].device
+        device = S0.device
         model = self.model if device.type == "cpu" else copy.deepcopy(self.model).to(device)
         with torch.no_grad():
-            return [model.smoother(S.to(torch.float32)).to(S.dtype) for S in stencils]
+            return [model.smoother(lvl.A.S.to(torch.float32)).to(lvl.A.S.dtype)
+                    for lvl in H.levels[:-1]], None
+
+    def _host_smoother(self, A, cells=16384):
+        """``(K, KT)`` of one host level: the network's float32 forward in blocks of grid lines
+        (about ``cells`` cells), its inputs and output scaling by the numba kernels, so no
+        level-sized intermediate is made."""
+        import torch
+
+        from ..ops import stencil as kernels
+
+        net = self.model
+        dtype = next(net.parameters()).dtype
+        m = A.S.shape[0]
+        z0, z1, Py, Px = A.bounds
+        nx, lines = Px - 2, (z1 - z0) * (Py - 2)
+        step = max(1, cells // nx)
+        inv = np.zeros(A.S.shape[1], np.float32)
+        kernels.inverse_sqrt_diagonal(A.S, inv, *A.bounds)
+        K = np.zeros(A.S.shape, np.float32)
+        KT = np.zeros(A.S.shape, np.float32)
+        feats = np.empty((step * nx, m - 1), np.float32)
+        mir, omega = mirror(A.dim), np.float32(net.omega)
+        with torch.inference_mode():
+            for l0 in range(0, lines, step):
+                l1 = min(lines, l0 + step)
+                rows = (l1 - l0) * nx
+                kernels.smoother_features(A.S, A.delta, inv, feats, l0, l1, z0, Py, Px)
+                kappa = net.mlp(torch.from_numpy(feats[:rows]).to(dtype)).to(torch.float32).numpy()
+                kernels.smoother_assemble(kappa, inv, A.delta, mir, omega, K, KT, l0, l1, z0, Py, Px)
+        return K, KT
 
     def _check_dimension(self, shape, func):
         """``NotAGrid`` naming the right model when ``shape`` is a grid of another dimension."""
         if shape is not None and len(shape) != self.model.dim:
-            from ..problems import NotAGrid
-
             raise NotAGrid(f"{func}: this model is for {self.model.dim}D grids but `A` is on a "
                            f"{len(shape)}D grid {tuple(shape)}; use "
                            f"learnsolve.pretrained('{self.family}-{len(shape)}d').")
+
+    def grid_shape(self, A, shape, func):
+        """``shape``, or the square/cube grid of ``A`` (this model's dimension first), checked."""
+        if shape is None:
+            n = int(A.shape[0])
+            dim = self.model.dim
+            mine, other = infer_shapes(n, dim), infer_shapes(n, 5 - dim)
+            shape = mine[0] if mine else (other[0] if other else None)
+        self._check_dimension(shape, func)
+        return shape
 
     def aspreconditioner(self, A, shape=None, *, check=True, dtype=np.float64, clusters="auto",
                          graph="auto"):
@@ -260,30 +378,12 @@ class LearnedVCycle:
             Add the coefficient-cluster coarse space, which keeps the iteration
             count flat on rough high-contrast coefficients (host only; ``"auto"``:
             when ``A`` has coefficient jumps and the cycle alone contracts poorly;
-            see :func:`learnsolve.precond._clusters.with_clusters`).
+            see :class:`learnsolve.multigrid.ClusterSpace`).
         graph : {"auto", True, False}
             Device matrices on a CUDA device: replay the cycle from a CUDA graph
-            (see :func:`learnsolve.precond._vcycle_device.device_vcycle`).
+            (see :func:`grid_cycle`).
         """
         func = f"learnsolve.pretrained({self.name!r}).aspreconditioner"
-        dim = self.model.dim
-        kind = device_kind(A)
-        _graph_needs_device(graph, kind, func)
-        if kind is not None:  # set up and apply on A's device
-            from ._vcycle_device import device_vcycle
-
-            self._check_dimension(shape, func)
-            _host_clusters(clusters, func)
-            return device_vcycle(A, kind, self.torch_smoothers, shape=shape, dim=dim,
-                                 nu=int(self.meta.get("nu", 1)), name=self.name, func=func,
-                                 check=check, dtype=dtype, info={"model": self.name}, graph=graph)
-        from ..problems._stencil import infer_shapes
-
-        if shape is None:
-            n = as_csr(A, func).shape[0]
-            mine, other = infer_shapes(n, dim), infer_shapes(n, 5 - dim)
-            shape = mine[0] if mine else (other[0] if other else None)
-        self._check_dimension(shape, func)
-        return grid_vcycle(A, self.smoothers, shape=shape, nu=int(self.meta.get("nu", 1)),
-                           name=self.name, func=func, check=check, info={"model": self.name},
-                           dtype=dtype, clusters=clusters)
+        return grid_cycle(A, self.smoothers, shape=self.grid_shape(A, shape, func),
+                          nu=int(self.meta.get("nu", 1)), name=self.name, func=func, check=check,
+                          dtype=dtype, clusters=clusters, graph=graph, info={"model": self.name})

@@ -6,19 +6,7 @@ import numba
 import numpy as np
 
 from .._validation import as_csr, positive_diagonal
-
-
-@numba.njit(cache=True)
-def _find(indptr, indices, i, j):  # pragma: no cover - jitted
-    """Position of ``(i, j)`` in canonical CSR arrays, or -1 (binary search in row ``i``)."""
-    lo, hi = indptr[i], indptr[i + 1]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if indices[mid] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo < indptr[i + 1] and indices[lo] == j else -1
+from ..ops import find_entry
 
 
 @numba.njit(parallel=True, cache=True)
@@ -52,7 +40,7 @@ def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
             s += v
             a += abs(v)
             # the transposed entry (j, i) in row j, then its edge index
-            lo = _find(indptr, indices, j, i)
+            lo = find_entry(indptr, indices, j, i)
             # (row j's diagonal, stored since d > 0, precedes position lo when j < i)
             reverse[k] = eptr[j] + (lo - indptr[j]) - (j < i) if lo >= 0 else -1
             k += 1
@@ -60,20 +48,19 @@ def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
     return row, col, w, reverse, rowsum, abssum, np.diff(eptr).astype(np.float64)
 
 
-@numba.njit(parallel=True, cache=True)
-def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
-    """Values of canonical CSR at ``(rows[k], cols[k])`` (0 where not stored)."""
-    out = np.zeros(rows.size)
-    for k in numba.prange(rows.size):
-        p = _find(indptr, indices, rows[k], cols[k])
-        if p >= 0:
-            out[k] = data[p]
-    return out
-
-
-def edge_tables(A, func="learnsolve.problems.graph_features"):
+def edge_tables(A, func="learnsolve.problems.edge_tables"):
     """:func:`graph_features` of canonical CSR ``A`` plus ``reverse``, the index of each
-    edge's transpose (-1 where the pattern is not symmetric)."""
+    edge's transpose (-1 where the pattern is not symmetric).
+
+    Returns ``(edge_index, edge_attr, x, diag, reverse)``; edges are sorted by row.
+
+    Examples
+    --------
+    >>> from learnsolve.problems import edge_tables, poisson
+    >>> edge_index, w, x, d, reverse = edge_tables(poisson((3, 3)).A)
+    >>> edge_index[:, :2].tolist(), bool((edge_index[:, reverse] == edge_index[::-1]).all())
+    ([[0, 0], [1, 3]], True)
+    """
     d = positive_diagonal(A, func).astype(np.float64)
     row, col, w, reverse, rowsum, abssum, count = _edge_tables(
         A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64), d)

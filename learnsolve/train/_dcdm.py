@@ -30,10 +30,8 @@ import os
 import numpy as np
 import torch
 
-from .. import __version__, krylov, problems
-from ..nn import DirectionNet, TorchHierarchy
-from ..nn.vcycle import stencil_matvec
-from ..ops import GridHierarchy
+from .. import __version__, krylov, multigrid
+from ..nn import DirectionNet
 from ._loop import fit_epochs, optimizer_step
 from ._vcycle import sample_problem
 from ._vcycle import validation_set as vcycle_validation_set
@@ -88,7 +86,7 @@ def dcdm_iterations(M, p, maxiter=500):
 
 def validate(net, base, val):
     """Mean DCDM iterations (k=2, rtol 1e-6) with the current network on ``val``."""
-    from ..precond._dcdm import LearnedDCDM
+    from ..precond import LearnedDCDM
 
     model = LearnedDCDM("val", base, copy.deepcopy(net).float().eval(), {})
     its = [dcdm_iterations(model.directions(p, check=False, clusters=False), p) for p in val]
@@ -99,30 +97,27 @@ class Batch:
     """Problems of one grid size with their V-cycles, as torch tensors (float64)."""
 
     def __init__(self, cfg, base, n, rng):
-        hs = []
-        for _ in range(cfg.batch):
-            p = sample_problem(cfg, n, rng)
-            S, shape = problems.grid_stencil(p.A, p.grid_shape)
-            hs.append(GridHierarchy(S, shape))
-        self.T = T = TorchHierarchy(hs)
-        self.dim = T.dim
+        hs = [multigrid.grid_hierarchy(p.A, p.grid_shape)
+              for p in (sample_problem(cfg, n, rng) for _ in range(cfg.batch))]
+        self.H = H = multigrid.stack(hs)
         model = copy.deepcopy(base.model).double()
         with torch.no_grad():
-            self.K = T.smoothers(model)
-        self.nu = int(base.meta.get("nu", 1))
-        self.S = T.S[0]
-        self.n = hs[0].levels[0].n
+            H.with_stencils([model.smoother(lvl.A.S) for lvl in H.levels[:-1]],
+                            sweeps=int(base.meta.get("nu", 1)))
+        self.A0 = H.levels[0].A
+        self.S = self.A0.S
+        self.n = self.A0.n
 
     def A(self, x):
-        return stencil_matvec(self.S, x, self.dim)
+        return self.A0 @ x
 
     def V(self, r):
-        return self.T.vcycle(r, self.K, self.nu)
+        return self.H.cycle(r)
 
     def errors(self, rng, max_steps):
         """Random errors, then 0..max_steps V-cycle PCG steps (no gradient)."""
-        T, B = self.T, self.S.shape[0]
-        white = T.pad(torch.as_tensor(rng.standard_normal((B, self.n))))
+        B = self.S.shape[0]
+        white = self.A0.pad(torch.as_tensor(rng.standard_normal((B, self.n))))
         with torch.no_grad():
             smooth = self.V(white)
             smooth = smooth * torch.sqrt((white * white).sum((1, 2, 3), keepdim=True)

@@ -115,8 +115,7 @@ def select_targets(A):
     near-equivalent patterns and gain nothing, while the rows at coefficient jumps gain a
     lot, and it is there the pattern decides the iteration count.
     """
-    from ..ops import fsai_factor, top_per_row
-    from ..ops._fsai_select import candidates, selection_mask
+    from ..ops import candidates, fsai_factor, selection_mask, top_per_row
 
     A = sp.csr_array(A)
     labels = selection_mask(A, "exhaustive")
@@ -132,7 +131,7 @@ class Sample:
     """A problem turned into model inputs and loss data (scaled space)."""
 
     def __init__(self, model, p, cfg, rng):
-        self.tensors, (rows, cols, d) = model.inputs(p.A)
+        self.tensors, (rows, cols, d) = precond.factor_inputs(model, p.A)
         if cfg.kind == "select":
             self.labels, self.weights = select_targets(p.A)
             return
@@ -184,9 +183,7 @@ class Sample:
 
 def validate(model, val, baseline):
     """Mean ratio of PCG iterations with the model's factor to the baseline's."""
-    from ..precond._learned import LearnedFactor
-
-    lf = LearnedFactor("val", model, {})
+    lf = precond.LearnedFactor("val", model, {})
     ratios = []
     for p, base in zip(val, baseline):
         ratios.append(pcg_iterations(p.A, p.b, lf.aspreconditioner(p.A, probe=False)) / base)

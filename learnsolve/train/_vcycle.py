@@ -17,9 +17,8 @@ import os
 import numpy as np
 import torch
 
-from .. import __version__, krylov, problems
-from ..nn import SmootherNet, TorchHierarchy
-from ..ops import GridHierarchy
+from .. import __version__, krylov, multigrid, problems
+from ..nn import SmootherNet
 from ._fit import draw_problem
 from ._loop import fit_epochs, optimizer_step
 
@@ -67,6 +66,20 @@ def validation_set(cfg):
             problems.diffusion(n, dim=d, contrast=1e4, seed=10_003)]
 
 
+def error_reduction(H, e, steps=3):
+    """``log(‖(I − M A)^steps e‖_A / ‖e‖_A) / steps`` per batch entry of torch hierarchy ``H``
+    (with its smoothers set) for padded errors ``e`` (B, Pz, Py, Px)."""
+    A = H.levels[0].A
+
+    def anorm(v):
+        return torch.sqrt((v * (A @ v)).sum((1, 2, 3)))
+
+    n0 = anorm(e)
+    for _ in range(steps):
+        e = e - H.cycle(A @ e)
+    return torch.log(anorm(e) / n0) / steps
+
+
 def validate(model, cfg, val):
     """Mean PCG iterations (rtol 1e-6) of the learned V-cycle on ``val``."""
     from ..precond import LearnedVCycle
@@ -107,11 +120,12 @@ def fit_vcycle(cfg, out, *, resume=False, progress=True):
         hs = []
         for _ in range(cfg.batch):
             p = sample_problem(cfg, n, rng)
-            S, shape = problems.grid_stencil(p.A, p.grid_shape)
-            hs.append(GridHierarchy(S, shape))
-        T = TorchHierarchy(hs)
-        e = T.pad(torch.as_tensor(rng.standard_normal((cfg.batch, hs[0].levels[0].n))))
-        loss = T.error_reduction(T.smoothers(model), e, cfg.nu, cfg.power_steps).mean()
+            hs.append(multigrid.grid_hierarchy(p.A, p.grid_shape))
+        H = multigrid.stack(hs)
+        H.with_stencils([model.smoother(lvl.A.S) for lvl in H.levels[:-1]], sweeps=cfg.nu)
+        A0 = H.levels[0].A
+        e = A0.pad(torch.as_tensor(rng.standard_normal((cfg.batch, A0.n))))
+        loss = error_reduction(H, e, cfg.power_steps).mean()
         return optimizer_step(opt, model.parameters(), loss)
 
     history, best, minutes = fit_epochs(model, opt, rng, cfg, out + ".ckpt", step=step,

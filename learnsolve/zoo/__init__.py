@@ -1,8 +1,15 @@
-"""Shipped pretrained weights and the :func:`pretrained` loader.
+"""Shipped pretrained weights, the :class:`LearnedModel` protocol and the :func:`pretrained` loader.
 
 Each ``<name>.pt`` holds ``{"meta": {...}, "state_dict": {...}}`` readable by
 ``torch.load(weights_only=True)``; ``meta`` carries the method, model kind and
 size, problem family, learnsolve version, dtype and the training config.
+
+A learned preconditioner family subclasses :class:`LearnedModel` with the
+``meta["method"]`` it loads (``class LearnedVCycle(LearnedModel, method="vcycle")``),
+which registers its loader here; :func:`pretrained` reads a weights file and
+hands it to the loader of its method.  This package imports no other part of
+learnsolve: the families register themselves when :mod:`learnsolve.precond`
+is imported (``import learnsolve`` does).
 """
 
 from __future__ import annotations
@@ -12,9 +19,66 @@ import os
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRED = ("method", "kind", "channels", "layers", "family", "version")
 
+#: ``meta["method"]`` -> the :class:`LearnedModel` subclass that loads it.
+LOADERS = {}
+
+
+class LearnedModel:
+    """A trained network with its metadata, usable as a preconditioner.
+
+    Subclasses declare the weights' method (``class X(LearnedModel, method="...")``),
+    implement :meth:`from_weights` and :meth:`aspreconditioner`, and say which
+    keyword options a preconditioner name's suffixes may set (:attr:`options`,
+    e.g. ``vcycle-2d:float32``) and whether :meth:`aspreconditioner` takes a
+    grid shape (:attr:`grid`).
+
+    Attributes
+    ----------
+    name : str
+    model : torch.nn.Module
+    meta : dict
+        Method, kind, problem family, version, training configuration.
+    """
+
+    method = None
+    #: the keyword arguments of :meth:`aspreconditioner` a name's ``:option`` suffixes may set
+    options = frozenset()
+    #: whether :meth:`aspreconditioner` takes the matrix's grid shape as its second argument
+    grid = False
+
+    def __init_subclass__(cls, method=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if method is not None:
+            cls.method = method
+            LOADERS[method] = cls
+
+    def __init__(self, name, model, meta):
+        self.name = name
+        self.model = model
+        self.meta = dict(meta)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r} family={self.meta.get('family')}>"
+
+    @classmethod
+    def from_weights(cls, name, meta, state, path):
+        """The model described by ``meta`` with weights ``state`` (read from ``path``)."""
+        raise NotImplementedError
+
+    def aspreconditioner(self, A, *args, **options):
+        """A preconditioner (``scipy`` LinearOperator) for ``A``."""
+        raise NotImplementedError
+
 
 def available(*, exclude_families=()):
-    """Names of the shipped models (leaving out those trained on ``exclude_families``)."""
+    """Names of the shipped models (leaving out those trained on ``exclude_families``).
+
+    Examples
+    --------
+    >>> from learnsolve.zoo import available
+    >>> "vcycle-2d" in available(), "gnn-ic-fem" in available(exclude_families=("fem",))
+    (True, False)
+    """
     names = sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".pt"))
     if exclude_families:
         names = [n for n in names
@@ -41,6 +105,23 @@ def load_weights(path, func="learnsolve.pretrained"):
     return meta, blob["state_dict"]
 
 
+def load_state(model, state, path):
+    """``model.load_state_dict(state)`` with the package's error for weights that do not fit."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"learnsolve.pretrained: weights in {path!r} do not fit the model its "
+                         f"metadata describes ({exc}).") from None
+    return model.eval()
+
+
+def require_meta(meta, keys, path):
+    """Raise the package's error when ``meta`` lacks any of ``keys``."""
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata {missing}.")
+
+
 def pretrained(name=None, *, path=None):
     """A shipped learned preconditioner by name, or the list of names when ``name`` is None.
 
@@ -53,7 +134,7 @@ def pretrained(name=None, *, path=None):
 
     Returns
     -------
-    list of str or LearnedFactor or LearnedVCycle or LearnedDCDM
+    list of str or LearnedModel
         ``.aspreconditioner(A)`` gives a ``scipy`` LinearOperator (for DCDM
         models a nonlinear direction map, also ``.directions(problem)``).
 
@@ -62,11 +143,9 @@ def pretrained(name=None, *, path=None):
     >>> import learnsolve
     >>> isinstance(learnsolve.pretrained(), list)
     True
+    >>> learnsolve.pretrained("vcycle-2d").method
+    'vcycle'
     """
-    from ..nn import DirectionNet, FactorGNN, SmootherNet
-    from ..precond import LearnedDCDM, LearnedVCycle
-    from ..precond._learned import LearnedFactor
-
     if name is None and path is None:
         return available()
     if path is None:
@@ -76,37 +155,12 @@ def pretrained(name=None, *, path=None):
         path = os.path.join(HERE, f"{name}.pt")
     meta, state = load_weights(path)
     name = name or os.path.splitext(os.path.basename(path))[0]
-    if meta["method"] in ("vcycle", "dcdm") and "dim" not in meta:
-        raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata ['dim'].")
-    if meta["method"] == "dcdm":
-        if "vcycle" not in meta:
-            raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata "
-                             "['vcycle'].")
-        vm = meta["vcycle"]
-        smoother = SmootherNet(int(meta["dim"]), int(vm["channels"]), int(vm["layers"]))
-        net = DirectionNet(int(meta["dim"]), int(meta["channels"]))
-        _load_state(smoother, {k[7:]: v for k, v in state.items() if k.startswith("vcycle.")}, path)
-        _load_state(net, {k[4:]: v for k, v in state.items() if k.startswith("net.")}, path)
-        vc = LearnedVCycle(name, smoother.eval(), {"nu": vm.get("nu", 1)},
-                           family="dcdm")
-        return LearnedDCDM(name, vc, net.eval(), meta)
-    if meta["method"] == "vcycle":
-        model = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
-        wrap = LearnedVCycle
-    elif meta["method"] == "factor":
-        model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]),
-                          pattern=meta.get("pattern", "A"), correction=meta.get("correction", "add"))
-        wrap = LearnedFactor
-    else:
+    loader = LOADERS.get(meta["method"])
+    if loader is None:
         raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, which "
                          "this version cannot load; upgrade learnsolve.")
-    _load_state(model, state, path)
-    return wrap(name, model.eval(), meta)
+    return loader.from_weights(name, meta, state, path)
 
 
-def _load_state(model, state, path):
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ValueError(f"learnsolve.pretrained: weights in {path!r} do not fit the model its "
-                         f"metadata describes ({exc}).") from None
+__all__ = ["LOADERS", "LearnedModel", "available", "load_state", "load_weights", "pretrained",
+           "require_meta"]

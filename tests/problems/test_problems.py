@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import learnsolve
 from learnsolve import problems
 
-from .conftest import SHARED
+from ..helpers import SHARED
 
 
 def _is_spd(A):

@@ -113,10 +113,10 @@ def _linear(x, layer):
 
 def fused_forward(model, x, edge_index, edge_attr, lower, reverse, base_offdiag, base_diag):
     """:meth:`FactorGNN.forward` without autograd, on NumPy/torch inputs from
-    :meth:`FactorGNN.inputs`; returns float64 NumPy ``(offdiag, diag)``.
+    :func:`~learnsolve.precond.factor_inputs`; returns float64 NumPy ``(offdiag, diag)``.
 
-    Edges must be sorted by source row (as :meth:`~FactorGNN.inputs` makes
-    them) on a symmetric pattern, ``reverse`` the index of each transposed edge.
+    Edges must be sorted by source row (as ``factor_inputs`` makes them) on a
+    symmetric pattern, ``reverse`` the index of each transposed edge.
     """
     as_np = lambda a: a.numpy() if hasattr(a, "numpy") else np.asarray(a)  # noqa: E731
     src, dst = (np.ascontiguousarray(a, dtype=np.int64) for a in as_np(edge_index))

@@ -3,7 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from learnsolve import bench, cli
+from learnsolve import _backend, bench, cli
+
+from ..helpers import ROOT
+
+needs_gpu = pytest.mark.skipif(not _backend.HAS_CUPY,
+                               reason="no CUDA device: CuPy is not installed or sees no GPU "
+                                      "(the GPU tests run on a GPU machine)")
 
 
 def test_make_problem_specs():
@@ -71,14 +77,14 @@ def _gpu_table():
     import importlib.util
     import pathlib
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_table.py"
+    path = pathlib.Path(ROOT) / "benchmarks" / "gpu_table.py"
     spec = importlib.util.spec_from_file_location("gpu_table", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-def test_gpu_table_merges_parts_and_checks_issue_6_bars(tmp_path):
+def test_gpu_table_merges_parts_and_checks_the_bars(tmp_path):
     gt = _gpu_table()
 
     def row(problem, n, method, its, total, info=0):
@@ -114,9 +120,22 @@ def test_gpu_session_script_parses_and_names_every_part():
     import pathlib
     import subprocess
 
-    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
+    script = pathlib.Path(ROOT) / "benchmarks" / "gpu_session.sh"
     run = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     text = script.read_text()
     for part in ("quick", "2d", "3d128", "3d256"):  # each table part the script runs exists
         assert f"table {part}" in text and part in _gpu_table().PARTS
+
+
+@needs_gpu
+def test_bench_on_the_gpu_with_cupyx_baselines_and_host_amg(tmp_path):
+    from learnsolve import bench
+
+    p = bench.make_problem("diffusion:64:contrast=1e3")
+    rows = {r.method: r for r in bench.run([p], ["cupyx-cg", "cupyx-jacobi", "vcycle-2d", "amg-sa"],
+                                           repeats=1, progress=False, device="cuda")}
+    assert set(rows) == {"cupyx-cg", "cupyx-jacobi", "vcycle-2d", "amg-sa"}
+    for r in rows.values():
+        assert r.info == 0 and r.relres <= 1e-5
+    assert "GPU:" in bench.machine_info(device="cuda")

@@ -10,7 +10,7 @@ import scipy.sparse.linalg as spla
 import learnsolve
 from learnsolve import krylov, precond
 
-from .conftest import exact_inverse
+from ..helpers import exact_inverse
 
 PRECONDS = ["identity", "jacobi", "ic0", "mic0", "ssor", "amg-sa", "amg-rs"]
 SOLVERS = {"cg": krylov.cg, "fcg": krylov.fcg, "fcg-pr": lambda *a, **k: krylov.fcg(

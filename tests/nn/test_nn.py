@@ -7,6 +7,7 @@ import torch
 
 import learnsolve
 from learnsolve.nn import FactorGNN
+from learnsolve.precond import factor_inputs, predict_factor
 from learnsolve.train import KaporinFSAI, coo_matmul, hutchinson, llt_matmul, low_frequency
 
 
@@ -69,18 +70,18 @@ def test_factor_gnn_kinds_are_spd_factors_and_scale_invariant():
         model = FactorGNN(kind)
         for p in model.parameters():  # leave the zero-initialized start
             torch.nn.init.normal_(p, std=0.05)
-        F = model.factor(A)
+        F = predict_factor(model, A)
         assert sp.triu(F, 1).nnz == 0 and np.all(F.diagonal() > 0)
         lower = sp.csr_array(sp.tril(A))
         assert set(zip(*F.nonzero())) <= set(zip(*lower.nonzero()))
-        F2 = model.factor(A * 1e4)  # scale invariance: factor scales by 1e2 (or 1e-2 for FSAI)
+        F2 = predict_factor(model, A * 1e4)  # scale invariance: factor scales by 1e2 (or 1e-2 for FSAI)
         s = 1e-2 if kind == "fsai" else 1e2
         np.testing.assert_allclose(F2.toarray(), s * F.toarray(), rtol=1e-4, atol=1e-8)
 
 
 def test_gnn_ic_preconditioner_works_in_scipy_cg():
     p = learnsolve.problems.diffusion(24, variance=1.0, seed=0)
-    L = FactorGNN("ic").factor(p.A)  # untrained: I + tril(Ã) start, a valid SPD factor
+    L = predict_factor(FactorGNN("ic"), p.A)  # untrained: I + tril(Ã) start, a valid SPD factor
     P = learnsolve.precond.factored(L, name="gnn-ic")
     x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-8, M=P)
     assert info == 0 and learnsolve.relative_residual(p.A, x, p.b) < 1e-8
@@ -100,7 +101,7 @@ def test_factor_gnn_block_split_forward_equals_the_concatenated_reference():
     m = FactorGNN("correct", channels=8, layers=2)
     with torch.no_grad():
         m.alpha.fill_(0.7)
-    T, _ = m.inputs(p.A)
+    T, _ = factor_inputs(m, p.A)
 
     def reference(x, edge_index, edge_attr, lower, reverse, base_offdiag, base_diag):
         h, e = m.node_enc(x), m.edge_enc(edge_attr)

@@ -6,22 +6,21 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import learnsolve
-from learnsolve.ops._clusters import (
+from learnsolve.multigrid import (
+    ClusterSpace,
     cluster_labels,
     cluster_labels_reference,
-    galerkin,
+    contraction,
     smoothed_basis,
     smoothed_basis_reference,
 )
 from learnsolve.problems import diffusion, poisson
 
+from ..helpers import iterations
+
 
 def its(p, M):
-    res = []
-    x, info = learnsolve.krylov.cg(p.A, p.b, M=M, rtol=1e-6, residuals=res)
-    assert info == 0
-    assert np.linalg.norm(p.b - p.A @ x) <= 1e-6 * np.linalg.norm(p.b)
-    return len(res) - 1
+    return iterations(p.A, p.b, M)[0]
 
 
 @pytest.mark.parametrize("p", [diffusion(24, contrast=1e4, seed=1),
@@ -75,13 +74,18 @@ def test_labels_cut_at_jumps_and_blocks_only():
     assert weak == 0 and labels.max() + 1 == 25
 
 
-def test_galerkin_is_the_triple_product():
+def test_space_is_the_galerkin_triple_product_and_says_what_it_timed():
     p = diffusion(16, contrast=1e3, seed=4)
-    Z = smoothed_basis(p.A, cluster_labels(p.A, p.grid_shape, block=4)[0])
-    E, AZ = galerkin(p.A, Z)
+    space = ClusterSpace(p.A, p.grid_shape, block=4, omega=2 / 3)
+    assert space.Z is None and space.weak > 0 and set(space.times) == {"labels"}
+    space.build()
+    Z, E = space.Z, space.E
+    assert abs(Z - smoothed_basis(p.A, cluster_labels(p.A, p.grid_shape, block=4)[0])).max() == 0
     assert abs(E - (Z.T @ p.A @ Z)).max() < 1e-9 * abs(E).max()
-    assert abs(AZ - p.A @ Z).max() == 0
+    assert abs(space.AZ - p.A @ Z).max() == 0
     assert np.linalg.eigvalsh(E.toarray()).min() > 0
+    assert set(space.times) == {"labels", "basis", "galerkin", "factorize"}
+    assert space.info()["clusters"] == space.m == Z.shape[1]
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +102,10 @@ def test_balanced_cycle_is_symmetric_positive_definite(rough):
     X = rng.standard_normal((rough.A.shape[0], 8))
     assert np.all(np.einsum("ij,ij->j", X, P.matmat(X)) > 0)
     # the coarse space is solved exactly: M A is the identity on span(Z)
-    from learnsolve.ops._clusters import cluster_labels as lab
-
-    Z = smoothed_basis(rough.A, lab(rough.A, rough.grid_shape, block=6)[0], omega=0.85)
+    Z = smoothed_basis(rough.A, cluster_labels(rough.A, rough.grid_shape, block=6)[0], omega=0.85)
     z = Z @ rng.standard_normal(Z.shape[1])
     assert np.linalg.norm(P.matvec(rough.A @ z) - z) < 1e-8 * np.linalg.norm(z)
     # I − M A = (I − Π)(I − V A)(I − Π): the combined operator contracts no worse than the cycle
-    from learnsolve.precond._vcycle import contraction
-
     e = rng.standard_normal(rough.A.shape[0])
     assert contraction(lambda v: rough.A @ v, P.matvec, e, steps=8) <= P.info["rho"] + 1e-3
 

@@ -1,4 +1,4 @@
-"""Coefficient clusters of a grid matrix and the coarse space they span.
+"""The coefficient-cluster coarse space of a grid matrix, combined with a cycle in balancing form.
 
 On high-contrast coefficients (islands and thin channels of large ``k`` in a
 small-``k`` background) the near-null space of ``A`` contains one function per
@@ -14,6 +14,10 @@ kernels give the piecewise-constant basis that keeps them.
 - :func:`smoothed_basis` is the cluster indicators after one damped-Jacobi
   step, ``Z = (I − ω D⁻¹ A) Z₀`` (one column per cluster).
 - :func:`galerkin` is ``Zᵀ A Z`` (and ``A Z``); :func:`factorize` its sparse LU.
+- :class:`ClusterSpace` holds them and combines a cycle ``V`` with
+  ``C = Z (Zᵀ A Z)⁻¹ Zᵀ`` as ``M = C + (I − C A) V (I − A C)``, which is
+  symmetric, and positive definite whenever ``V`` is (the balancing
+  Neumann–Neumann form).
 
 NumPy/SciPy with two numba kernels; :func:`cluster_labels_reference`
 (SciPy's ``connected_components``) and :func:`smoothed_basis_reference`
@@ -21,6 +25,8 @@ NumPy/SciPy with two numba kernels; :func:`cluster_labels_reference`
 """
 
 from __future__ import annotations
+
+import time
 
 import numba
 import numpy as np
@@ -64,6 +70,7 @@ def cluster_labels(A, shape, *, theta=0.05, block=6):
     Examples
     --------
     >>> from learnsolve.problems import diffusion
+    >>> from learnsolve.multigrid import cluster_labels
     >>> p = diffusion(32, contrast=1e4, seed=0)
     >>> labels, weak = cluster_labels(p.A, p.grid_shape)
     >>> bool(labels.max() >= 35 and weak > 0)   # at least the 6×6 grid of blocks, and jumps exist
@@ -182,7 +189,7 @@ def smoothed_basis(A, labels, *, omega=2 / 3):
     """``Z = (I − ω D⁻¹ A) Z₀`` with ``Z₀`` the indicators of ``labels`` (CSR, ``n × m``)."""
     A = sp.csr_array(A)
     if A.indptr.size > 1 and np.diff(A.indptr).max() > 64:
-        raise ValueError("learnsolve.ops.smoothed_basis: rows with more than 64 entries "
+        raise ValueError("learnsolve.multigrid.smoothed_basis: rows with more than 64 entries "
                          "(not a grid stencil matrix)")
     m = int(labels.max()) + 1 if labels.size else 0
     indptr, zcol, zval = _basis(A.indptr.astype(np.int64), A.indices.astype(np.int64),
@@ -208,3 +215,87 @@ def factorize(E):
     """Sparse LU of the SPD ``E = Zᵀ A Z`` (SuperLU, minimum degree on ``Eᵀ + E``, no pivoting)."""
     return spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                      options={"SymmetricMode": True})
+
+
+#: Couplings at or below this scaled strength are coefficient jumps (see :func:`cluster_labels`).
+THETA = 0.05
+#: Edge of the grid blocks the clusters are cut into.
+BLOCK = 6
+#: Damping of the Jacobi step that smooths the cluster indicators.
+OMEGA = 0.85
+#: ``clusters="auto"`` adds the space when the cycle's estimated ``ρ(I − M A)`` exceeds this.
+RHO_GATE = 0.2
+
+
+class ClusterSpace:
+    """The cluster coarse space of the grid matrix ``A``: labels, basis ``Z``, ``Zᵀ A Z`` and its LU.
+
+    Built in stages so that each can be timed: the labels at construction
+    (cheap: they also say whether ``A`` has coefficient jumps at all,
+    :attr:`weak`), then :meth:`build` (basis, ``Zᵀ A Z``, sparse LU);
+    :attr:`times` holds the seconds of each stage.
+
+    Parameters
+    ----------
+    A : scipy.sparse CSR array
+        The fine grid matrix (SPD, positive diagonal).
+    shape : tuple of int
+        Grid shape.
+    theta, block : float, int
+        See :func:`cluster_labels`.
+    omega : float
+        Damping of the Jacobi step applied to the indicators.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnsolve.problems import diffusion
+    >>> from learnsolve.multigrid import ClusterSpace
+    >>> p = diffusion(32, contrast=1e4, seed=0)
+    >>> space = ClusterSpace(p.A, p.grid_shape).build()
+    >>> M = space.balanced(lambda r: r / p.A.diagonal())   # the space around a Jacobi step
+    >>> space.m > 0, bool(np.allclose(space.Z.T @ (p.A @ M(p.b)), space.Z.T @ p.b))
+    (True, True)
+    """
+
+    def __init__(self, A, shape, *, theta=THETA, block=BLOCK, omega=OMEGA):
+        self.A = sp.csr_array(A)
+        self.shape, self.theta, self.block, self.omega = tuple(shape), theta, block, omega
+        t0 = time.perf_counter()
+        self.labels, self.weak = cluster_labels(self.A, self.shape, theta=theta, block=block)
+        self.times = {"labels": time.perf_counter() - t0}
+        self.Z = self.E = self.AZ = self.lu = None
+
+    def build(self):
+        """Basis, ``Zᵀ A Z`` and its sparse LU (timed in :attr:`times`); returns self."""
+        t = [time.perf_counter()]
+        self.Z = smoothed_basis(self.A, self.labels, omega=self.omega)
+        t.append(time.perf_counter())
+        self.E, self.AZ = galerkin(self.A, self.Z)
+        t.append(time.perf_counter())
+        self.lu = factorize(self.E)
+        t.append(time.perf_counter())
+        self.times.update(basis=t[1] - t[0], galerkin=t[2] - t[1], factorize=t[3] - t[2])
+        return self
+
+    @property
+    def m(self):
+        """Number of basis vectors (clusters)."""
+        return int(self.labels.max()) + 1 if self.labels.size else 0
+
+    def info(self):
+        """What a preconditioner built on this space reports."""
+        return {"clusters": self.m, "cluster_nnz_lu": int(self.lu.L.nnz + self.lu.U.nnz),
+                "cluster_block": self.block, "cluster_theta": self.theta}
+
+    def balanced(self, cycle):
+        """``M = C + (I − C A) V (I − A C)`` for the SPD cycle ``V = cycle`` (float64 in and out)."""
+        A, Z, lu = self.A, self.Z, self.lu
+        Zt, AZt = Z.T.tocsr(), self.AZ.T.tocsr()
+
+        def apply(b):
+            x = Z @ lu.solve(Zt @ b)
+            y = cycle(b - A @ x)
+            return x + y - Z @ lu.solve(AZt @ y)
+
+        return apply

@@ -6,11 +6,10 @@ import scipy.sparse as sp
 
 import learnsolve
 from learnsolve import ops
-from learnsolve.nn import FactorGNN
 from learnsolve.ops import _reference as ref
-from learnsolve.ops._fsai_select import candidates, selection_mask
+from learnsolve.ops import candidates, selection_mask
 
-from .conftest import converged_iterations
+from ..helpers import iterations
 
 
 def kept_columns(P):
@@ -93,8 +92,8 @@ def test_adaptive_fsai_converges_in_fewer_iterations_than_a2_at_the_same_cost():
     P_a2 = learnsolve.precond.fsai(p.A)
     P_ad = learnsolve.precond.build("fsai-adaptive", p.A)
     assert P_ad.name == "fsai-adaptive" and P_ad.info["nnz_G"] == P_a2.info["nnz_G"]
-    its_a2 = converged_iterations(p, P_a2, rtol=1e-8)
-    its_ad = converged_iterations(p, P_ad, rtol=1e-8)
+    its_a2 = iterations(p.A, p.b, P_a2, rtol=1e-8)[0]
+    its_ad = iterations(p.A, p.b, P_ad, rtol=1e-8)[0]
     assert its_ad <= 0.9 * its_a2
 
 
@@ -110,31 +109,3 @@ def test_selection_mask_labels_the_exhaustive_pattern():
         kept_columns(ops.fsai_pattern(A, "exhaustive"))
 
 
-def test_select_model_is_fsai_on_its_scored_pattern():
-    A = learnsolve.problems.diffusion(10, contrast=1e4, seed=5).A
-    model = FactorGNN("select", pattern="A3")
-    tensors, _ = model.inputs(A)
-    f_fused, f_torch = model.scores(tensors, True), model.scores(tensors, False)
-    np.testing.assert_allclose(f_fused, f_torch, rtol=1e-4, atol=1e-5)
-    C, budget = candidates(A)
-    G = model.factor(A)
-    want = ops.fsai_factor(A, ops.top_per_row(C, f_torch, budget))
-    assert (abs(G - want) > 1e-12).nnz == 0
-    with pytest.raises(ValueError, match="kind 'select'.*'A3'"):
-        FactorGNN("select", pattern="A2")
-    with pytest.raises(ValueError, match="kind 'select'.*'A3'"):
-        FactorGNN("fsai", pattern="A3")
-
-
-def test_shipped_learned_pattern_beats_fsai_a2_and_is_near_ic0():
-    """Unseen seed and size, contrast 1e4: the shipped learned pattern (FSAI values, two SpMVs per
-    apply, as many entries as FSAI on A²'s pattern) takes fewer iterations than FSAI on A²'s
-    pattern and at most 1.2× IC(0)'s."""
-    p = learnsolve.problems.diffusion(96, contrast=1e4, seed=4321)
-    P = learnsolve.pretrained("gnn-fsai-select").aspreconditioner(p.A)
-    assert "fallback" not in P.info and P.info["method"] == "gnn-fsai (learned pattern)"
-    a2 = learnsolve.precond.fsai(p.A)
-    assert P.info["nnz_G"] == a2.info["nnz_G"]
-    its = converged_iterations(p, P)
-    assert its < converged_iterations(p, a2)
-    assert its <= 1.2 * converged_iterations(p, learnsolve.precond.ic0(p.A))

@@ -1,4 +1,4 @@
-"""The DCDM direction network on a learned V-cycle: apply path, training maths, shipped models."""
+"""The DCDM direction network on a learned V-cycle: apply path, shipped models, weights files."""
 
 import copy
 import warnings
@@ -11,11 +11,11 @@ import learnsolve
 from learnsolve.nn import DirectionNet
 from learnsolve.precond import LearnedDCDM
 
+from ..helpers import iterations
 
-def dcdm_its(p, M, k=2, maxiter=500):
-    res = []
-    x, info = learnsolve.krylov.dcdm(p.A, p.b, rtol=1e-6, M=M, residuals=res, k=k, maxiter=maxiter)
-    return len(res) - 1, info, x
+
+def dcdm_its(p, M):
+    return iterations(p.A, p.b, M, solver="dcdm", k=2, maxiter=500)
 
 
 @pytest.fixture(scope="module")
@@ -62,33 +62,6 @@ def test_directions_are_scale_equivariant_and_nonlinear(dim):
     assert np.linalg.norm(p.b - p.A @ x) <= 1e-8 * np.linalg.norm(p.b)
 
 
-def test_unrolled_loss_of_zero_correction_equals_vcycle_pcg_energy_reduction(vcycle2d):
-    """With q = V r (linear SPD), DCDM with k ≥ 1 is PCG: the torch loss must match it."""
-    from learnsolve.train._dcdm import Batch, DCDMConfig, unrolled_loss
-
-    cfg = DCDMConfig(dim=2, batch=2, family_weights=(1, 0, 0))
-    rng = np.random.default_rng(3)
-    batch = Batch(cfg, vcycle2d, 32, rng)
-    e = batch.errors(rng, 0)
-    net = DirectionNet(2).double()
-    steps = 3
-    with torch.no_grad():
-        loss = float(unrolled_loss(net, batch, net.static(batch.S), e, steps))
-    T, m = batch.T, batch.S.shape[1]
-    from learnsolve.problems import stencil_to_csr
-
-    logs = []
-    for i in range(2):
-        A = stencil_to_csr(batch.S[i].numpy(), T.shapes[0])
-        ei = T.unpad(e[i:i + 1]).numpy()[0]
-        M = vcycle2d.aspreconditioner(A, T.shapes[0], check=False, clusters=False)
-        x, _ = learnsolve.krylov.cg(A, A @ ei, rtol=0.0, maxiter=steps, M=M)
-        d = ei - x
-        logs.append(np.log((d @ (A @ d)) / (ei @ (A @ ei))) / steps)
-    assert m == 9
-    assert loss == pytest.approx(np.mean(logs), rel=1e-6)
-
-
 def test_pretrained_dcdm_2d_converges_and_is_multilevel():
     model = learnsolve.pretrained("dcdm-2d")
     assert model.meta["method"] == "dcdm" and model.meta["vcycle"]["name"] == "vcycle-2d"
@@ -130,23 +103,6 @@ def test_bench_runs_nonlinear_maps_with_dcdm():
                      repeats=1, progress=False)
     assert [r.method for r in rows] == ["dcdm-2d", "vcycle-2d"]
     assert all(r.info == 0 and r.relres <= 1e-6 for r in rows)
-
-
-def test_fit_dcdm_writes_loadable_weights_and_resumes(tmp_path):
-    from learnsolve.train import DCDMConfig, fit_dcdm
-
-    out = str(tmp_path / "d.pt")
-    cfg = DCDMConfig(epochs=1, steps_per_epoch=2, batch=2, sizes=(16,), val_size=32, unroll=2)
-    hist = fit_dcdm(cfg, out, progress=False)
-    assert [h["epoch"] for h in hist] == [-1, 0]
-    cfg.epochs = 2
-    hist = fit_dcdm(cfg, out, resume=True, progress=False)
-    assert [h["epoch"] for h in hist] == [-1, 0, 1]
-    model = learnsolve.pretrained(path=out)
-    assert isinstance(model, LearnedDCDM)
-    assert model.meta["config"]["epochs"] == 2 and model.meta["vcycle"]["name"] == "vcycle-2d"
-    p = learnsolve.problems.poisson((32, 32))
-    assert dcdm_its(p, model.directions(p))[1] == 0
 
 
 def test_dcdm_weights_without_vcycle_metadata_are_refused(tmp_path):

@@ -1,4 +1,4 @@
-"""P1 finite elements on unstructured meshes: the generator, scikit-fem agreement, preconditioners."""
+"""P1 finite elements on unstructured meshes: the generator and its agreement with scikit-fem."""
 
 import importlib.util
 import os
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import learnsolve
-from learnsolve import krylov, precond
-from learnsolve.problems import NotAGrid, fem_diffusion, jittered_mesh, p1_load, p1_stiffness
+from learnsolve.multigrid import NotAGrid
+from learnsolve.problems import fem_diffusion, jittered_mesh, p1_load, p1_stiffness
 from learnsolve.problems._mesh import simplex_volumes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ..helpers import ROOT
 
 
 @pytest.mark.parametrize("dim,n", [(2, 12), (3, 6)])
@@ -48,7 +48,7 @@ def test_fem_diffusion_is_spd_not_a_grid_and_deterministic():
     vals = np.unique(np.round(a.A.diagonal() / a.A.diagonal().min()))
     assert vals.max() > 100  # the jumps in k show in the matrix
     with pytest.raises(NotAGrid):
-        precond.build("vcycle-2d", a.A)
+        learnsolve.precond.build("vcycle-2d", a.A)
     with pytest.raises(ValueError, match="contrast"):
         fem_diffusion(8, contrast=0.5)
 
@@ -67,29 +67,3 @@ def test_matches_scikit_fem(dim, n):
     assert np.abs(theirs.b - ours.b).max() <= 1e-14
 
 
-@pytest.mark.parametrize("dim,n", [(2, 64), (3, 20)])
-def test_gnn_ic_fem_converges_and_beats_ic0(dim, n):
-    p = fem_diffusion(n, dim=dim, contrast=1e4, seed=123)
-    counts = {}
-    for name in ("ic0", "gnn-ic-fem"):
-        res = []
-        x, info = krylov.cg(p.A, p.b, rtol=1e-6, M=precond.build(name, p.A), residuals=res, maxiter=2000)
-        assert info == 0
-        assert np.linalg.norm(p.b - p.A @ x) <= 1e-6 * np.linalg.norm(p.b)
-        counts[name] = len(res) - 1
-    assert counts["gnn-ic-fem"] < counts["ic0"], counts
-    assert learnsolve.pretrained("gnn-ic-fem").meta["family"] == "fem"
-
-
-def test_gnn_factor_inputs_survive_an_ic0_breakdown():
-    import scipy.sparse as sp
-
-    from learnsolve.nn import FactorGNN
-
-    # Kershaw's matrix: SPD, but IC(0) on its pattern meets a negative pivot
-    A = sp.csr_array(np.array([[3.0, -2, 0, 2], [-2, 3, -2, 0], [0, -2, 3, -2], [2, 0, -2, 3]]))
-    with pytest.raises(learnsolve.ops.FactorizationBreakdown):
-        learnsolve.ops.ichol0(A)
-    assert np.linalg.eigvalsh(A.toarray())[0] > 0
-    tensors, _ = FactorGNN("correct", channels=4, layers=1).inputs(A)
-    assert np.all(np.isfinite(tensors["base_diag"].numpy())) and np.all(tensors["base_diag"].numpy() > 0)

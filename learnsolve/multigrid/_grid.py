@@ -1,0 +1,310 @@
+"""Grid levels on the host: padded stencils applied by the numba kernels of :mod:`learnsolve.ops`.
+
+:func:`host_grid_hierarchy` builds the levels from a fine stencil: black-box
+(operator-dependent) interpolation, Galerkin coarse stencils ``Pᵀ A P`` by
+stencil arithmetic, a dense Cholesky factor of the coarsest operator.  Each
+level part owns the buffer it writes (the residual, the restricted
+right-hand side, the smoothed iterate, the coarse solution): a cycle
+allocates nothing, and ghost cells stay zero because every kernel writes
+interior cells only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..ops import stencil as kernels
+from ._hierarchy import Hierarchy, Level
+from ._layout import (
+    coarse_shape,
+    flat_offsets,
+    interior,
+    loop_bounds,
+    mirror,
+    offsets,
+    padded_shape,
+)
+from ._stencil import stencil_to_csr
+
+
+class GridOperator:
+    """A level's matrix as padded stencils ``S`` (``(m, N)``, ``N`` padded cells) on ``grid``.
+
+    ``residual(b, x)`` and ``A @ x`` act on flat padded vectors; ``pad``/``unpad``
+    map flat interior vectors to them and back.
+    """
+
+    def __init__(self, S, grid):
+        self.grid = tuple(int(g) for g in grid)
+        self.dim = len(self.grid)
+        self.padded = padded_shape(self.grid)
+        m = 3 ** self.dim
+        self.S = np.ascontiguousarray(np.asarray(S).reshape(m, -1))
+        self.n = int(np.prod(self.grid))
+        self.shape = (self.n, self.n)
+        self.bounds = loop_bounds(self.grid)
+        self.delta = flat_offsets(self.grid)
+        # residuals touch the rows that are not all zero (5/7 of 9/27 on a fine 5/7-point matrix)
+        self.active = np.flatnonzero(kernels.nonzero_rows(self.S))
+        if self.active.size == m:
+            self._Sr, self._dr = self.S, self.delta
+        else:
+            self._Sr = np.ascontiguousarray(self.S[self.active])
+            self._dr = np.ascontiguousarray(self.delta[self.active])
+        self._r = self._b = None  # buffers, made on first use
+
+    def _buffer(self):
+        return np.zeros(self.S.shape[1], dtype=self.dtype)
+
+    def __repr__(self):
+        return f"<GridOperator {'×'.join(map(str, self.grid))} {self.dtype}>"
+
+    @property
+    def dtype(self):
+        return self.S.dtype
+
+    @property
+    def stored(self):
+        return self.S.shape[0] * self.n
+
+    def astype(self, dtype):
+        return GridOperator(self.S.astype(dtype), self.grid)
+
+    def residual(self, b, x):
+        """``b − A x`` (into this operator's buffer)."""
+        if self._r is None:
+            self._r = self._buffer()
+        kernels.residual(self._Sr, self._dr, b, x, self._r, *self.bounds)
+        return self._r
+
+    def __matmul__(self, x):
+        y = np.zeros_like(x)
+        kernels.add_matvec(self._Sr, self._dr, x, y, *self.bounds)
+        return y
+
+    def pad(self, b):
+        """A flat vector of the grid's cells in this operator's padded buffer (ghosts zero)."""
+        if self._b is None:
+            self._b = self._buffer()
+        interior(self._b.reshape(self.padded), self.dim)[...] = b.reshape(
+            (1,) * (3 - self.dim) + self.grid)
+        return self._b
+
+    def unpad(self, x):
+        """The interior of a flat padded vector as a new flat array."""
+        return interior(x.reshape(self.padded), self.dim).reshape(-1).copy()
+
+    def stencil(self):
+        """``S`` as ``(m, Pz, Py, Px)``."""
+        return self.S.reshape((self.S.shape[0],) + self.padded)
+
+    def tocsr(self):
+        """The level's matrix as a SciPy CSR array."""
+        return stencil_to_csr(self.stencil(), self.grid)
+
+    def jacobi(self, omega):
+        """The damped-Jacobi smoother ``ω / a_pp`` as a centre-only stencil ``(1, N)``."""
+        d = self.S[len(self.delta) // 2]
+        return np.where(d > 0, omega / np.where(d > 0, d, 1.0), 0.0)[None]
+
+    def smoothers(self, K, KT=None, sweeps=1):
+        """``(pre, post)`` smoothers for stencil ``K`` (``(m, N)``, or ``(1, N)`` centre only)."""
+        K = np.ascontiguousarray(np.asarray(K).reshape(np.asarray(K).shape[0], -1))
+        if K.shape[0] == 1:  # a diagonal smoother is its own transpose
+            delta = np.zeros(1, dtype=np.int64)  # the centre offset
+            return (StencilSmoother(self, K, delta, sweeps),
+                    StencilSmoother(self, K, delta, sweeps))
+        if KT is None:
+            KT = np.zeros_like(K)
+            kernels.transpose_stencil(K, self.delta, mirror(self.dim), KT, *self.bounds)
+        KT = np.ascontiguousarray(np.asarray(KT).reshape(K.shape))
+        return (StencilSmoother(self, K, self.delta, sweeps),
+                StencilSmoother(self, KT, self.delta, sweeps))
+
+
+class StencilSmoother:
+    """``sweeps`` of ``x += K (b − A x)`` with a padded smoother stencil ``K``.
+
+    From a zero initial guess the first sweep is ``x = K b`` (into this
+    smoother's buffer).
+    """
+
+    def __init__(self, A, K, delta, sweeps=1):
+        self.K, self.delta, self.sweeps = K, np.ascontiguousarray(delta), int(sweeps)
+        self.bounds = A.bounds
+        self._x = None  # the iterate's buffer (from a zero initial guess), made on first use
+
+    def __call__(self, A, b, x):
+        sweeps = self.sweeps
+        if x is None:
+            if self._x is None:
+                self._x = A._buffer()
+            x = self._x
+            kernels.matvec(self.K, self.delta, b, x, *self.bounds)
+            sweeps -= 1
+        for _ in range(sweeps):
+            kernels.add_matvec(self.K, self.delta, A.residual(b, x), x, *self.bounds)
+        return x
+
+
+class GridInterpolation:
+    """Interpolation ``P`` from a coarse grid, stored per coarse cell (``Pc``, ``(m, Nc)``)."""
+
+    def __init__(self, Pc, fine_grid, coarse_grid):
+        self.Pc = Pc
+        self.fine, self.coarse = tuple(fine_grid), tuple(coarse_grid)
+        self.dim = len(self.fine)
+        self.shape = (int(np.prod(self.fine)), int(np.prod(self.coarse)))
+        self._offs = offsets(self.dim)
+        cPz, cPy, cPx = padded_shape(self.coarse)
+        fPz, fPy, fPx = padded_shape(self.fine)
+        self._fine_bounds = loop_bounds(self.fine)
+        self._delta = flat_offsets(self.fine)
+        self._geometry = ((1, cPz - 1) if self.dim == 3 else (0, 1)) + (cPy, cPx, fPy, fPx,
+                                                                         2 if self.dim == 3 else 0)
+
+    @property
+    def dtype(self):
+        return self.Pc.dtype
+
+    @property
+    def T(self):
+        return GridRestriction(self)
+
+    def astype(self, dtype):
+        return GridInterpolation(self.Pc.astype(dtype), self.fine, self.coarse)
+
+    def prolong_add(self, x, e):
+        """``x += P e`` in place (flat padded vectors); returns ``x``."""
+        z0, z1, fPy, fPx = self._fine_bounds
+        _, _, cPy, cPx, _, _, _ = self._geometry
+        kernels.prolong_add(self.Pc, self._offs, e, x, z0, z1, fPy, fPx, cPy, cPx, self.dim == 3)
+        return x
+
+    def __matmul__(self, e):
+        return self.prolong_add(np.zeros(int(np.prod(padded_shape(self.fine))), dtype=e.dtype), e)
+
+    def tocsr(self):
+        """``P`` as a SciPy CSR array (``n_fine × n_coarse``).
+
+        Examples
+        --------
+        >>> from learnsolve.problems import poisson
+        >>> from learnsolve.multigrid import grid_hierarchy
+        >>> H = grid_hierarchy(poisson((31, 31)).A)
+        >>> P = H.levels[0].P.tocsr()
+        >>> P.shape
+        (961, 225)
+        >>> A0, A1 = H.levels[0].A.tocsr(), H.levels[1].A.tocsr()
+        >>> float(abs(P.T @ A0 @ P - A1).max()) < 1e-12
+        True
+        """
+        dim = self.dim
+        cshape = (1,) * (3 - dim) + self.coarse
+        fshape = (1,) * (3 - dim) + self.fine
+        lo = 1 if dim == 3 else 0  # padded z index of the first interior cell
+        Pc = self.Pc.reshape((len(self._offs),) + padded_shape(self.coarse))
+        cz, cy, cx = np.meshgrid(*(np.arange(s) for s in cshape), indexing="ij")
+        col = np.ravel_multi_index((cz, cy, cx), cshape).ravel()
+        sz = 2 if dim == 3 else 1
+        rows, cols, vals = [], [], []
+        for q, (oz, oy, ox) in enumerate(self._offs):
+            # fine interior index of coarse cell c's neighbour q: fine centre 2c + 1 (+ offset)
+            f = (sz * cz + (sz - 1) + oz, 2 * cy + 1 + oy, 2 * cx + 1 + ox)
+            w = Pc[q, cz + lo, cy + 1, cx + 1]
+            keep = (w != 0) & np.all([(a >= 0) & (a < s) for a, s in zip(f, fshape)], axis=0)
+            rows.append(np.ravel_multi_index(tuple(a[keep] for a in f), fshape))
+            cols.append(col[keep.ravel()])
+            vals.append(w[keep])
+        return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=self.shape)
+
+
+class GridRestriction:
+    """``R = Pᵀ`` of a :class:`GridInterpolation`; ``R @ r`` writes into its own buffer."""
+
+    def __init__(self, P):
+        self.P = P
+        self.shape = P.shape[::-1]
+        self._rc = None  # the coarse right-hand side's buffer, made on first use
+
+    @property
+    def T(self):
+        return self.P
+
+    def __matmul__(self, r):
+        P = self.P
+        cz0, cz1, cPy, cPx, fPy, fPx, sz = P._geometry
+        if self._rc is None:
+            self._rc = np.zeros(int(np.prod(padded_shape(P.coarse))), dtype=P.dtype)
+        kernels.restrict(P.Pc, P._delta, r, self._rc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
+        return self._rc
+
+
+class DenseCoarseSolver:
+    """``b ↦ A⁻¹ b`` on the coarsest grid by a dense Cholesky factor (float64; output in ``dtype``)."""
+
+    def __init__(self, A, factor=None, dtype=None):
+        self.grid, self.dim, self.padded = A.grid, A.dim, A.padded
+        self.factor = factor if factor is not None else sla.cho_factor(A.tocsr().toarray(),
+                                                                       lower=True)
+        self._x = np.zeros(int(np.prod(self.padded)), dtype=dtype or A.dtype)
+
+    def astype(self, dtype):
+        new = DenseCoarseSolver.__new__(DenseCoarseSolver)
+        new.grid, new.dim, new.padded, new.factor = self.grid, self.dim, self.padded, self.factor
+        new._x = np.zeros_like(self._x, dtype=dtype)
+        return new
+
+    def __call__(self, b):
+        xi = interior(self._x.reshape(self.padded), self.dim)
+        bi = interior(b.reshape(self.padded), self.dim)
+        xi[...] = sla.cho_solve(self.factor, bi.reshape(-1)).reshape(xi.shape)
+        return self._x
+
+
+def _coarsen(fine, cshape, plan, terms):
+    """Black-box interpolation ``Pc`` to ``fine`` from ``cshape`` and the Galerkin stencil ``Sc``."""
+    dim = fine.dim
+    m = 3 ** dim
+    cPz, cPy, cPx = padded_shape(cshape)
+    fPz, fPy, fPx = fine.padded
+    cz0, cz1 = (1, cPz - 1) if dim == 3 else (0, 1)
+    sz = 2 if dim == 3 else 0
+    Nc = cPz * cPy * cPx
+    Pc = np.zeros((m, Nc))
+    order, num_o, num_t, den_o = plan
+    kernels.boxmg_prolongation(fine.S, offsets(dim), order, num_o, num_t, den_o, Pc, cz0, cz1, cPy,
+                               cPx, fPz, fPy, fPx, sz, dim == 3)
+    Sc = np.zeros((m, Nc))
+    active = np.zeros(m, dtype=bool)
+    active[fine.active] = True  # a 5-/7-point fine stencil: skip its zero rows
+    kernels.galerkin(fine.S, Pc, terms[active[terms[:, 3]]], fine.active, fine.delta,
+                     flat_offsets(cshape), Sc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
+    return Pc, Sc
+
+
+def host_grid_hierarchy(S, shape, *, coarsest=64):
+    """The grid :class:`Hierarchy` of padded float64 stencils ``S`` on ``shape`` (no smoothers yet).
+
+    Levels halve every axis until the grid has at most ``coarsest`` cells or an
+    axis has fewer than 3 cells; the coarsest is solved by dense Cholesky.
+    """
+    shape = tuple(int(s) for s in shape)
+    dim = len(shape)
+    offs = offsets(dim)
+    plan = kernels.boxmg_plan(offs)
+    terms = kernels.galerkin_terms(offs, np.array([2 if dim == 3 else 0, 2, 2]))
+    ops = [GridOperator(np.asarray(S, dtype=np.float64), shape)]
+    interps = []
+    while ops[-1].n > coarsest and min(ops[-1].grid) >= 3:
+        fine = ops[-1]
+        cshape = coarse_shape(fine.grid)
+        Pc, Sc = _coarsen(fine, cshape, plan, terms)
+        interps.append(GridInterpolation(Pc, fine.grid, cshape))
+        ops.append(GridOperator(Sc, cshape))
+    levels = [Level(A, P=P, R=P.T) for A, P in zip(ops, interps)]
+    levels.append(Level(ops[-1], coarse_solver=DenseCoarseSolver(ops[-1])))
+    return Hierarchy(levels)
