@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 import learnsolve
-from learnsolve import _backend, bench, ops
+from learnsolve import bench, ops
 from learnsolve.bench import blas_single_thread
 
 
@@ -72,7 +72,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(md)
-    print(f"wrote {args.out}; OpenMP threads {_backend.num_threads()}")
+    print(f"wrote {args.out}; {bench.machine_info()}")
 
 
 if __name__ == "__main__":

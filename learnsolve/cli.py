@@ -74,7 +74,7 @@ def _info(args):
           f"threads: {_backend.num_threads()}")
     print(f"CuPy with a CUDA device: {_backend.HAS_CUPY}")
     if args.warmup:
-        from .bench._warmup import warm_up
+        from .bench import warm_up
 
         print(f"numba kernels compiled and cached in {warm_up():.0f} s")
     return 0

@@ -8,7 +8,8 @@ from .._backend import blas_single_thread
 from ._report import markdown, plot_convergence, write
 from ._runner import Result, machine_info, run, run_one
 from ._suites import CLASSICAL, DEFAULT_PROBLEM, README_PROBLEMS, default_preconds, expand, make_problem
+from ._warmup import warm_up
 
 __all__ = ["CLASSICAL", "DEFAULT_PROBLEM", "README_PROBLEMS", "Result", "blas_single_thread",
            "default_preconds", "expand", "machine_info", "make_problem", "markdown", "plot_convergence",
-           "run", "run_one", "write"]
+           "run", "run_one", "warm_up", "write"]

@@ -26,7 +26,7 @@ def warm_up(methods=None):
 
     Examples
     --------
-    >>> from learnsolve.bench._warmup import warm_up
+    >>> from learnsolve.bench import warm_up
     >>> warm_up(["jacobi"]) >= 0
     True
     """

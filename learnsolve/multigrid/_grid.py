@@ -33,7 +33,8 @@ class GridOperator:
     """A level's matrix as padded stencils ``S`` (``(m, N)``, ``N`` padded cells) on ``grid``.
 
     ``residual(b, x)`` and ``A @ x`` act on flat padded vectors; ``pad``/``unpad``
-    map flat interior vectors to them and back.
+    map flat interior vectors to them and back.  Smoother stencils for this level
+    (:meth:`smoothers`) are cell-major, ``(N, m)``.
     """
 
     def __init__(self, S, grid):
@@ -46,13 +47,11 @@ class GridOperator:
         self.shape = (self.n, self.n)
         self.bounds = loop_bounds(self.grid)
         self.delta = flat_offsets(self.grid)
-        # residuals touch the rows that are not all zero (5/7 of 9/27 on a fine 5/7-point matrix)
+        # residuals read the rows that are not all zero (5/7 of 9/27 on a fine 5/7-point
+        # matrix), cell by cell (the cycle's kernels take cell-major stencils)
         self.active = np.flatnonzero(kernels.nonzero_rows(self.S))
-        if self.active.size == m:
-            self._Sr, self._dr = self.S, self.delta
-        else:
-            self._Sr = np.ascontiguousarray(self.S[self.active])
-            self._dr = np.ascontiguousarray(self.delta[self.active])
+        self._Sr = np.ascontiguousarray(self.S[self.active].T)
+        self._dr = np.ascontiguousarray(self.delta[self.active])
         self._r = self._b = None  # buffers, made on first use
 
     def _buffer(self):
@@ -105,27 +104,31 @@ class GridOperator:
         return stencil_to_csr(self.stencil(), self.grid)
 
     def jacobi(self, omega):
-        """The damped-Jacobi smoother ``ω / a_pp`` as a centre-only stencil ``(1, N)``."""
+        """The damped-Jacobi smoother ``ω / a_pp`` as a centre-only stencil ``(N, 1)``."""
         d = self.S[len(self.delta) // 2]
-        return np.where(d > 0, omega / np.where(d > 0, d, 1.0), 0.0)[None]
+        return np.where(d > 0, omega / np.where(d > 0, d, 1.0), 0.0)[:, None]
 
     def smoothers(self, K, KT=None, sweeps=1):
-        """``(pre, post)`` smoothers for stencil ``K`` (``(m, N)``, or ``(1, N)`` centre only)."""
-        K = np.ascontiguousarray(np.asarray(K).reshape(np.asarray(K).shape[0], -1))
-        if K.shape[0] == 1:  # a diagonal smoother is its own transpose
+        """``(pre, post)`` smoothers for a cell-major smoother stencil ``K``: ``(N, m)``, or
+        ``(N, 1)`` for the centre alone; ``KT``, when given, is ``Kᵀ``'s (``(N, m)``)."""
+        K = np.ascontiguousarray(K)
+        if K.ndim != 2 or K.shape[0] != self.S.shape[1] or K.shape[1] not in (1, len(self.delta)):
+            raise ValueError(f"learnsolve.multigrid: a host grid smoother stencil is cell-major "
+                             f"({self.S.shape[1]}, {len(self.delta)}) or ({self.S.shape[1]}, 1); "
+                             f"got shape {K.shape}.")
+        if K.shape[1] == 1:  # a diagonal smoother is its own transpose
             delta = np.zeros(1, dtype=np.int64)  # the centre offset
             return (StencilSmoother(self, K, delta, sweeps),
                     StencilSmoother(self, K, delta, sweeps))
         if KT is None:
             KT = np.zeros_like(K)
             kernels.transpose_stencil(K, self.delta, mirror(self.dim), KT, *self.bounds)
-        KT = np.ascontiguousarray(np.asarray(KT).reshape(K.shape))
         return (StencilSmoother(self, K, self.delta, sweeps),
-                StencilSmoother(self, KT, self.delta, sweeps))
+                StencilSmoother(self, np.ascontiguousarray(KT), self.delta, sweeps))
 
 
 class StencilSmoother:
-    """``sweeps`` of ``x += K (b − A x)`` with a padded smoother stencil ``K``.
+    """``sweeps`` of ``x += K (b − A x)`` with a cell-major padded smoother stencil ``K``.
 
     From a zero initial guess the first sweep is ``x = K b`` (into this
     smoother's buffer).
@@ -180,7 +183,7 @@ class GridInterpolation:
         """``x += P e`` in place (flat padded vectors); returns ``x``."""
         z0, z1, fPy, fPx = self._fine_bounds
         _, _, cPy, cPx, _, _, _ = self._geometry
-        kernels.prolong_add(self.Pc, self._offs, e, x, z0, z1, fPy, fPx, cPy, cPx, self.dim == 3)
+        kernels.prolong_add(self.Pc, e, x, z0, z1, fPy, fPx, cPy, cPx, self.dim == 3)
         return x
 
     def __matmul__(self, e):

@@ -1,13 +1,18 @@
 """Stencil kernels for grid multigrid (numba, parallel over grid lines).
 
 Arrays are flat views of zero-padded grids (the layout of :mod:`learnsolve.multigrid`):
-a stencil ``S`` is ``(m, N)`` and a grid function is ``(N,)`` with
-``N = Pz·Py·Px``.  Coarse cell ``C`` (padded index) sits on fine cell
-``(sz·Cz, 2·Cy, 2·Cx)``; ``sz`` is 2 in 3D and 0 in 2D.  A prolongation is
-stored per coarse cell as ``Pc[q, C]`` = weight of coarse ``C`` at fine cell
-``fine(C) + offsets[q]`` (a 3^d "stencil" of ``P``'s column).  A kernel's
-stencil may hold a subset of the offsets (the rows that are not all zero):
-``delta`` gives the flat step of each row it holds.  The references these
+a grid function is ``(N,)`` with ``N = Pz·Py·Px``; a level's stencil ``S`` is
+``(m, N)`` (offset by offset, as the set-up kernels read it), while the kernels a
+cycle runs (:func:`residual`, :func:`matvec`, :func:`add_matvec`,
+:func:`add_rmatvec`, :func:`transpose_stencil`) take *cell-major* stencils
+``(N, k)``: one cell's ``k`` entries are contiguous, a single stream for the
+prefetcher instead of ``k`` (2.4× faster for 27 offsets here), and ``delta``
+gives the flat step of each of the ``k`` offsets held (the rows of ``S`` that are
+not all zero, or the centre alone for a diagonal smoother).  Coarse cell ``C``
+(padded index) sits on fine cell ``(sz·Cz, 2·Cy, 2·Cx)``; ``sz`` is 2 in 3D and
+0 in 2D.  A prolongation is stored per coarse cell as ``Pc[q, C]`` = weight of
+coarse ``C`` at fine cell ``fine(C) + offsets[q]`` (a 3^d "stencil" of ``P``'s
+column).  The references these
 kernels are tested against are the torch grid hierarchy of
 :mod:`learnsolve.multigrid` (the same arithmetic, vectorized), the SciPy
 products ``Pᵀ A P`` and, for the smoother network's inputs and outputs
@@ -38,46 +43,47 @@ def nonzero_rows(S):
 
 @numba.njit(parallel=True, cache=True)
 def residual(S, delta, b, x, r, z0, z1, Py, Px):
-    """``r = b - S x`` on interior cells (ghosts of ``r`` untouched)."""
+    """``r = b - S x`` on interior cells (``S`` cell-major; ghosts of ``r`` untouched)."""
     ny = Py - 2
     for t in prange((z1 - z0) * ny):
         base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
         for p in range(base + 1, base + Px - 1):
             s = b[p]
             for o in range(delta.shape[0]):
-                s -= S[o, p] * x[p + delta[o]]
+                s -= S[p, o] * x[p + delta[o]]
             r[p] = s
 
 
 @numba.njit(parallel=True, cache=True)
 def matvec(K, delta, r, x, z0, z1, Py, Px):
-    """``x = K r`` on interior cells (ghosts of ``x`` untouched)."""
+    """``x = K r`` on interior cells (``K`` cell-major; ghosts of ``x`` untouched)."""
     ny = Py - 2
     for t in prange((z1 - z0) * ny):
         base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
         for p in range(base + 1, base + Px - 1):
             s = 0.0
             for o in range(delta.shape[0]):
-                s += K[o, p] * r[p + delta[o]]
+                s += K[p, o] * r[p + delta[o]]
             x[p] = s
 
 
 @numba.njit(parallel=True, cache=True)
 def add_matvec(K, delta, r, x, z0, z1, Py, Px):
-    """``x += K r`` on interior cells."""
+    """``x += K r`` on interior cells (``K`` cell-major)."""
     ny = Py - 2
     for t in prange((z1 - z0) * ny):
         base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
         for p in range(base + 1, base + Px - 1):
             s = 0.0
             for o in range(delta.shape[0]):
-                s += K[o, p] * r[p + delta[o]]
+                s += K[p, o] * r[p + delta[o]]
             x[p] += s
 
 
 @numba.njit(parallel=True, cache=True)
 def add_rmatvec(K, delta, mirror, r, x, z0, z1, Py, Px):
-    """``x += Kᵀ r`` on interior cells (``K[mirror[o], p + delta[o]]`` is ``Kᵀ[p, p + delta[o]]``)."""
+    """``x += Kᵀ r`` on interior cells (``K`` cell-major; ``K[p + δ_o, mirror[o]]`` is
+    ``Kᵀ[p, p + δ_o]``)."""
     ny = Py - 2
     for t in prange((z1 - z0) * ny):
         base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
@@ -85,23 +91,24 @@ def add_rmatvec(K, delta, mirror, r, x, z0, z1, Py, Px):
             s = 0.0
             for o in range(delta.shape[0]):
                 q = p + delta[o]
-                s += K[mirror[o], q] * r[q]
+                s += K[q, mirror[o]] * r[q]
             x[p] += s
 
 
 @numba.njit(parallel=True, cache=True)
 def transpose_stencil(K, delta, mirror, KT, z0, z1, Py, Px):
-    """``KT`` = the stencil of ``Kᵀ``: ``KT[o, p] = K[mirror[o], p + delta[o]]`` on interior cells.
+    """``KT`` = the stencil of ``Kᵀ``: ``KT[p, o] = K[p + δ_o, mirror[o]]`` on interior cells
+    (both cell-major).
 
-    With it the post-smoother ``x += Kᵀ r`` is :func:`add_matvec` on ``KT`` (contiguous
-    reads) instead of :func:`add_rmatvec` (reads spread over ``m`` rows).
+    With it the post-smoother ``x += Kᵀ r`` is :func:`add_matvec` on ``KT`` (about twice as
+    fast here as :func:`add_rmatvec`, whose reads are spread over ``m`` cells).
     """
     ny = Py - 2
     for t in prange((z1 - z0) * ny):
         base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
         for p in range(base + 1, base + Px - 1):
             for o in range(delta.shape[0]):
-                KT[o, p] = K[mirror[o], p + delta[o]]
+                KT[p, o] = K[p + delta[o], mirror[o]]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -122,24 +129,44 @@ def restrict(Pc, fdelta, rf, rc, cz0, cz1, cPy, cPx, fPy, fPx, sz):
             rc[c] = s
 
 
+@numba.njit(inline="always")
+def _parents(f):
+    """The coarse cells of fine index ``f`` along one axis as ``(count, o0, c0, o1, c1)``: ``f = 2c + o``
+    with ``o`` in ``{-1, 0, 1}``, offsets ascending (one parent when ``f`` is even, two when odd)."""
+    if f & 1:
+        return 2, -1, (f + 1) // 2, 1, (f - 1) // 2
+    return 1, 0, f // 2, 0, 0
+
+
 @numba.njit(parallel=True, cache=True)
-def prolong_add(Pc, offs, ec, xf, z0, z1, fPy, fPx, cPy, cPx, active_z):
-    """``xf += P ec`` on interior fine cells (a gather: no write conflicts)."""
+def prolong_add(Pc, ec, xf, z0, z1, fPy, fPx, cPy, cPx, active_z):
+    """``xf += P ec`` on interior fine cells (a gather: no write conflicts).
+
+    Each fine cell visits only its 1–8 parent coarse cells (``_parents`` per axis), in
+    the order of the offsets (``q`` ascending), so the sum is the one over all ``q``
+    with the non-parents skipped.
+    """
     ny = fPy - 2
     for t in prange((z1 - z0) * ny):
         fz = z0 + t // ny
         fy = 1 + t % ny
+        if active_z:
+            nz, oz0, cz0, oz1, cz1 = _parents(fz)
+        else:
+            nz, oz0, cz0, oz1, cz1 = 1, 0, 0, 0, 0
+        nyp, oy0, cy0, oy1, cy1 = _parents(fy)
         for fx in range(1, fPx - 1):
+            nxp, ox0, cx0, ox1, cx1 = _parents(fx)
             s = 0.0
-            for q in range(offs.shape[0]):
-                dz = fz - offs[q, 0]
-                dy = fy - offs[q, 1]
-                dx = fx - offs[q, 2]
-                if (dy & 1) or (dx & 1) or (active_z and (dz & 1)):
-                    continue
-                cz = dz // 2 if active_z else 0
-                c = (cz * cPy + dy // 2) * cPx + dx // 2
-                s += Pc[q, c] * ec[c]
+            for iz in range(nz):
+                oz, cz = (oz0, cz0) if iz == 0 else (oz1, cz1)
+                qz = (oz + 1) * 9 if active_z else 0
+                for iy in range(nyp):
+                    oy, cy = (oy0, cy0) if iy == 0 else (oy1, cy1)
+                    for ix in range(nxp):
+                        ox, cx = (ox0, cx0) if ix == 0 else (ox1, cx1)
+                        c = (cz * cPy + cy) * cPx + cx
+                        s += Pc[qz + (oy + 1) * 3 + ox + 1, c] * ec[c]
             xf[(fz * fPy + fy) * fPx + fx] += s
 
 
@@ -342,10 +369,10 @@ def smoother_features(S, delta, inv, feats, l0, l1, z0, Py, Px):
 
 @numba.njit(parallel=True, cache=True)
 def smoother_assemble(kappa, inv, delta, mirror, omega, K, KT, l0, l1, z0, Py, Px):
-    """The smoother stencil ``K[o, p] = (κ_o + ω [o = centre])·(inv[p]·inv[p + δ_o])`` (float32,
-    as the torch forward) on grid lines ``l0 ≤ t < l1`` from the network's outputs ``kappa``
-    (rows as in :func:`smoother_features`), and its transpose ``KT[mirror[o], p + δ_o] =
-    K[o, p]`` in the same pass.
+    """The smoother stencil ``K[p, o] = (κ_o + ω [o = centre])·(inv[p]·inv[p + δ_o])`` (cell-major,
+    float32, as the torch forward) on grid lines ``l0 ≤ t < l1`` from the network's outputs
+    ``kappa`` (rows as in :func:`smoother_features`), and its transpose
+    ``KT[p + δ_o, mirror[o]] = K[p, o]`` in the same pass.
     """
     m = delta.shape[0]
     c = m // 2
@@ -358,5 +385,5 @@ def smoother_assemble(kappa, inv, delta, mirror, omega, K, KT, l0, l1, z0, Py, P
                 q = p + delta[o]
                 k = kappa[j, o] + omega if o == c else kappa[j, o]
                 v = k * (inv[p] * inv[q])
-                K[o, p] = v
-                KT[mirror[o], q] = v
+                K[p, o] = v
+                KT[q, mirror[o]] = v

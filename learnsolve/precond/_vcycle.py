@@ -130,8 +130,10 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
     rho = None
     if check:
         if kind is None:
+            from ..ops import CSRMatrix
+
             e = np.random.default_rng(0).standard_normal(A.shape[0])
-            rho = contraction(lambda v: A @ v, H.apply, e)
+            rho = contraction(CSRMatrix(A, func=func).matvec, H.apply, e)
         else:
             rho = contraction(H.levels[0].A.__matmul__, H.cycle, _start_vector(H))
     if check and not (rho < RHO_FAIL):
@@ -292,7 +294,7 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
         Host levels: the network's float32 forward on inputs from
         :func:`learnsolve.ops.stencil.smoother_features`, its output scaled by
         :func:`~learnsolve.ops.stencil.smoother_assemble`, which also writes ``Kᵀ``
-        (float32 ``(m, N)`` arrays, equal to the network's own
+        (float32 cell-major ``(N, m)`` arrays, equal to the network's own
         :meth:`~learnsolve.nn.SmootherNet.smoother`).  Torch levels: the
         network's forward on their device (float32 inference, the stencils' dtype
         out; ``Kᵀ`` is applied on the fly).
@@ -327,8 +329,8 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
         step = max(1, cells // nx)
         inv = np.zeros(A.S.shape[1], np.float32)
         kernels.inverse_sqrt_diagonal(A.S, inv, *A.bounds)
-        K = np.zeros(A.S.shape, np.float32)
-        KT = np.zeros(A.S.shape, np.float32)
+        K = np.zeros(A.S.shape[::-1], np.float32)  # cell-major, as the cycle's kernels read it
+        KT = np.zeros(A.S.shape[::-1], np.float32)
         feats = np.empty((step * nx, m - 1), np.float32)
         mir, omega = mirror(A.dim), np.float32(net.omega)
         with torch.inference_mode():

@@ -125,7 +125,7 @@ def test_host_cycle_equals_the_torch_cycle_and_is_symmetric(make, sweeps):
     T.with_stencils(K, sweeps=sweeps)
     with torch.no_grad():
         ref = T.apply(torch.as_tensor(p.b)).numpy()
-    Kh = [k[0].reshape(k.shape[1], -1).numpy() for k in K]
+    Kh = [np.ascontiguousarray(k[0].reshape(k.shape[1], -1).numpy().T) for k in K]  # cell-major
     H.with_stencils(Kh, sweeps=sweeps)
     out = H.apply(p.b)
     assert np.abs(out - ref).max() < 1e-12 * np.abs(ref).max()
@@ -152,6 +152,7 @@ def test_stencil_kernels_against_the_sparse_matrix():
     np.testing.assert_allclose(A0.unpad(A0 @ xp), A @ x, rtol=1e-12, atol=1e-12)
     K = rng.standard_normal(A0.S.shape) * (A0.S != 0)  # a random stencil on A's pattern
     Kc = sp.csr_array(mg.stencil_to_csr(K.reshape(A0.stencil().shape), A0.grid))
+    K = np.ascontiguousarray(K.T)  # the cycle's kernels take cell-major stencils
     y = np.zeros_like(xp)
     kernels.matvec(K, A0.delta, xp, y, *A0.bounds)
     np.testing.assert_allclose(A0.unpad(y), Kc @ x, rtol=1e-12, atol=1e-12)

@@ -89,12 +89,13 @@ def test_cuda_stencil_kernels_match_numba(shape):
     N = lvl.S.shape[1]
     b, x, K = rng.standard_normal(N), rng.standard_normal(N), rng.standard_normal(lvl.S.shape)
     r_cpu, r_gpu = np.zeros(N), cupy.zeros(N)
-    kernels.residual(lvl.S, delta, b, x, r_cpu, *bounds)
+    # the GPU kernels read stencils offset by offset (m, N), the CPU ones cell by cell (N, m)
+    kernels.residual(np.ascontiguousarray(lvl.S.T), delta, b, x, r_cpu, *bounds)
     lcuda.stencil_residual(cupy.asarray(lvl.S), cupy.asarray(delta), cupy.asarray(b), cupy.asarray(x),
                            r_gpu, *bounds)
     np.testing.assert_allclose(cupy.asnumpy(r_gpu), r_cpu, rtol=1e-12, atol=1e-12)
     x_cpu, x_gpu = x.copy(), cupy.asarray(x)
-    kernels.add_matvec(K, delta, r_cpu, x_cpu, *bounds)
+    kernels.add_matvec(np.ascontiguousarray(K.T), delta, r_cpu, x_cpu, *bounds)
     lcuda.stencil_add_matvec(cupy.asarray(K), cupy.asarray(delta), cupy.asarray(r_cpu), x_gpu, *bounds)
     np.testing.assert_allclose(cupy.asnumpy(x_gpu), x_cpu, rtol=1e-12, atol=1e-12)
 

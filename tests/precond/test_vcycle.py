@@ -43,8 +43,8 @@ def test_host_smoothers_are_the_networks_forward(name, p):
     for lvl, k, kt in zip(H.levels, K, KT):
         S = torch.from_numpy(lvl.A.stencil().astype(np.float32))[None]
         with torch.no_grad():
-            ref = model.model.smoother(S)[0].reshape(k.shape).numpy()
-        assert k.dtype == np.float32 and np.array_equal(k, ref)
+            ref = np.ascontiguousarray(model.model.smoother(S)[0].reshape(k.shape[::-1]).numpy().T)
+        assert k.dtype == np.float32 and np.array_equal(k, ref)  # cell-major (N, m)
         ref_t = np.zeros_like(ref)
         learnsolve.ops.stencil.transpose_stencil(ref, lvl.A.delta, mg.mirror(lvl.A.dim), ref_t,
                                                  *lvl.A.bounds)
