@@ -13,6 +13,7 @@ than ``--maxiter`` iterations are reported as not converged.
     python benchmarks/vcycle_scaling.py            # 2D 128²–1024², 3D 32³, 64³
     python benchmarks/vcycle_scaling.py --quick    # 2D 128², 256²; 3D 32³
     python benchmarks/vcycle_scaling.py --dims 2 --families "piecewise c1e4 rough"
+    python benchmarks/vcycle_scaling.py --dims 2 --sizes 1024 --out /tmp/v1024   # the 1024² rows
 """
 
 import argparse
@@ -73,9 +74,15 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/vcycle")
     ap.add_argument("--families", default=None,
                     help="comma-separated family names to run (default: all of the chosen dims)")
+    ap.add_argument("--sizes", default=None, help="2D grid sides, e.g. 1024 (default 128,256,512,1024)")
+    ap.add_argument("--sizes3", default=None, help="3D grid sides, e.g. 64 (default 32,64)")
     args = ap.parse_args()
     sizes2 = (128, 256) if args.quick else (128, 256, 512, 1024)
     sizes3 = (32,) if args.quick else (32, 64)
+    if args.sizes:
+        sizes2 = tuple(int(v) for v in args.sizes.split(","))
+    if args.sizes3:
+        sizes3 = tuple(int(v) for v in args.sizes3.split(","))
     dims = {int(d) for d in args.dims.split(",")}
     jobs = [(f, FAMILIES_2D[f], n) for f in FAMILIES_2D for n in sizes2] if 2 in dims else []
     jobs += [(f, FAMILIES_3D[f], n) for f in FAMILIES_3D for n in sizes3] if 3 in dims else []

@@ -10,6 +10,8 @@
   ``stack`` batches host hierarchies into torch for training, and
   ``stencil_matvec``/``stencil_rmatvec``/``shifted``/``pad_grid`` are the
   torch stencil operations (imported with torch on first use).
+- Algebraic set-up, :func:`algebraic_hierarchy`: a PyAMG hierarchy's sparse
+  levels with the same cycle.
 - :class:`ClusterSpace`: the coefficient-cluster coarse space that keeps a
   grid cycle's iterations flat on rough high-contrast coefficients.
 - The padded grid layout: :func:`offsets`, :func:`padded_shape`,
@@ -28,6 +30,7 @@ Examples
 0
 """
 
+from ._algebraic import SparseLU, algebraic_hierarchy
 from ._clusters import (
     BLOCK,
     OMEGA,
@@ -111,7 +114,8 @@ def __getattr__(name):
 
 __all__ = [
     "BLOCK", "OMEGA", "RHO_GATE", "THETA", "ClusterSpace", "GridInterpolation", "GridOperator",
-    "Hierarchy", "Level", "NotAGrid", "SparseSmoother", "check_stencil", "cluster_labels",
+    "Hierarchy", "Level", "NotAGrid", "SparseLU", "SparseSmoother", "algebraic_hierarchy",
+    "check_stencil", "cluster_labels",
     "cluster_labels_reference", "coarse_shape", "contraction", "flat_offsets", "grid_hierarchy",
     "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds", "mirror", "offsets",
     "pad", "padded_shape", "smoothed_basis", "smoothed_basis_reference", "stencil_to_csr", "vcycle",

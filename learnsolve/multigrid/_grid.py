@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from ..ops import stencil as kernels
 from ._hierarchy import Hierarchy, Level
 from ._layout import (
+    GridLevel,
     coarse_shape,
     flat_offsets,
     interior,
@@ -29,7 +30,7 @@ from ._layout import (
 from ._stencil import stencil_to_csr
 
 
-class GridOperator:
+class GridOperator(GridLevel):
     """A level's matrix as padded stencils ``S`` (``(m, N)``, ``N`` padded cells) on ``grid``.
 
     ``residual(b, x)`` and ``A @ x`` act on flat padded vectors; ``pad``/``unpad``
@@ -38,13 +39,8 @@ class GridOperator:
     """
 
     def __init__(self, S, grid):
-        self.grid = tuple(int(g) for g in grid)
-        self.dim = len(self.grid)
-        self.padded = padded_shape(self.grid)
-        m = 3 ** self.dim
-        self.S = np.ascontiguousarray(np.asarray(S).reshape(m, -1))
-        self.n = int(np.prod(self.grid))
-        self.shape = (self.n, self.n)
+        super().__init__(grid)
+        self.S = np.ascontiguousarray(np.asarray(S).reshape(3 ** self.dim, -1))
         self.bounds = loop_bounds(self.grid)
         self.delta = flat_offsets(self.grid)
         # residuals read the rows that are not all zero (5/7 of 9/27 on a fine 5/7-point
@@ -56,17 +52,6 @@ class GridOperator:
 
     def _buffer(self):
         return np.zeros(self.S.shape[1], dtype=self.dtype)
-
-    def __repr__(self):
-        return f"<GridOperator {'×'.join(map(str, self.grid))} {self.dtype}>"
-
-    @property
-    def dtype(self):
-        return self.S.dtype
-
-    @property
-    def stored(self):
-        return self.S.shape[0] * self.n
 
     def astype(self, dtype):
         return GridOperator(self.S.astype(dtype), self.grid)
@@ -80,7 +65,7 @@ class GridOperator:
 
     def __matmul__(self, x):
         y = np.zeros_like(x)
-        kernels.add_matvec(self._Sr, self._dr, x, y, *self.bounds)
+        kernels.matvec(self._Sr, self._dr, x, y, *self.bounds, False)
         return y
 
     def pad(self, b):
@@ -145,10 +130,10 @@ class StencilSmoother:
             if self._x is None:
                 self._x = A._buffer()
             x = self._x
-            kernels.matvec(self.K, self.delta, b, x, *self.bounds)
+            kernels.matvec(self.K, self.delta, b, x, *self.bounds, False)
             sweeps -= 1
         for _ in range(sweeps):
-            kernels.add_matvec(self.K, self.delta, A.residual(b, x), x, *self.bounds)
+            kernels.matvec(self.K, self.delta, A.residual(b, x), x, *self.bounds, True)
         return x
 
 

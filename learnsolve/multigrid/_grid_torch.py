@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..ops import stencil as kernels
 from ._hierarchy import Hierarchy, Level
-from ._layout import coarse_shape, interior_slices, offsets, padded_shape
+from ._layout import GridLevel, coarse_shape, interior_slices, offsets, padded_shape
 from ._stencil import stencil_to_csr
 
 
@@ -70,27 +70,15 @@ def _fine_slices(dim, cpadded, off, step=2):
     return slice(step + off[0], step + off[0] + step * nz, step), ys, xs
 
 
-class TorchGridOperator:
+class TorchGridOperator(GridLevel):
     """A level's matrix as padded torch stencils ``S`` (B, m, Pz, Py, Px) on ``grid``."""
 
     def __init__(self, S, grid):
+        super().__init__(grid)
         self.S = S
-        self.grid = tuple(int(g) for g in grid)
-        self.dim = len(self.grid)
-        self.padded = padded_shape(self.grid)
-        self.n = int(np.prod(self.grid))
-        self.shape = (self.n, self.n)
 
     def __repr__(self):
-        return f"<TorchGridOperator {'×'.join(map(str, self.grid))} {self.dtype} on {self.S.device}>"
-
-    @property
-    def dtype(self):
-        return self.S.dtype
-
-    @property
-    def stored(self):
-        return self.S.shape[1] * self.n
+        return f"{super().__repr__()[:-1]} on {self.S.device}>"
 
     def astype(self, dtype):
         return TorchGridOperator(self.S.to(dtype), self.grid)

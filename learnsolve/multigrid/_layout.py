@@ -113,3 +113,27 @@ def infer_shapes(n, dim=None):
         if dim in (None, 3) and c > 0 and c ** 3 == n:
             out.append((c, c, c))
     return out
+
+
+class GridLevel:
+    """What a grid level's operator knows of its grid: ``grid`` (C order), ``dim``, the
+    ``padded`` shape, ``n`` cells and the matrix ``shape``; subclasses hold the stencils ``S``."""
+
+    def __init__(self, grid):
+        self.grid = tuple(int(g) for g in grid)
+        self.dim = len(self.grid)
+        self.padded = padded_shape(self.grid)
+        self.n = int(np.prod(self.grid))
+        self.shape = (self.n, self.n)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {'×'.join(map(str, self.grid))} {self.dtype}>"
+
+    @property
+    def dtype(self):
+        return self.S.dtype
+
+    @property
+    def stored(self):
+        """Stencil entries stored (``m`` per cell)."""
+        return 3 ** self.dim * self.n

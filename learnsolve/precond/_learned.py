@@ -70,17 +70,8 @@ def _as_fallback(P, why, t0):
 
 
 class LearnedFactor(LearnedModel, method="factor"):
-    """A trained factor model with its metadata; :meth:`aspreconditioner` builds ``M``.
-
-    Obtain one with :func:`learnsolve.pretrained`.
-
-    Attributes
-    ----------
-    name : str
-    model : learnsolve.nn.FactorGNN
-    meta : dict
-        Method, kind, problem family, version, training configuration.
-    """
+    """A trained :class:`~learnsolve.nn.FactorGNN` (``model``) with its metadata;
+    :meth:`aspreconditioner` builds ``M``.  Obtain one with :func:`learnsolve.pretrained`."""
 
     @classmethod
     def from_weights(cls, name, meta, state, path):

@@ -11,6 +11,8 @@ from learnsolve.nn import SmootherNet
 from learnsolve.ops import stencil as kernels
 from learnsolve.ops import to_device
 
+from ..helpers import iterations
+
 GRIDS = [
     lambda: learnsolve.problems.poisson((9, 10)),
     lambda: learnsolve.problems.diffusion((13, 11), contrast=1e3, seed=1),
@@ -139,7 +141,7 @@ def test_host_cycle_equals_the_torch_cycle_and_is_symmetric(make, sweeps):
 
 
 def test_stencil_kernels_against_the_sparse_matrix():
-    """``residual``, ``matvec``, ``add_matvec``, ``add_rmatvec``, ``restrict`` and ``prolong_add``
+    """``residual``, ``matvec`` (set and add), ``add_rmatvec``, ``restrict`` and ``prolong_add``
     against SciPy products with the level's CSR matrices."""
     p = learnsolve.problems.diffusion((11, 9, 7), dim=3, contrast=1e2, seed=3)
     H = mg.grid_hierarchy(p.A, p.grid_shape, coarsest=8)
@@ -154,8 +156,12 @@ def test_stencil_kernels_against_the_sparse_matrix():
     Kc = sp.csr_array(mg.stencil_to_csr(K.reshape(A0.stencil().shape), A0.grid))
     K = np.ascontiguousarray(K.T)  # the cycle's kernels take cell-major stencils
     y = np.zeros_like(xp)
-    kernels.matvec(K, A0.delta, xp, y, *A0.bounds)
+    kernels.matvec(K, A0.delta, xp, y, *A0.bounds, False)
     np.testing.assert_allclose(A0.unpad(y), Kc @ x, rtol=1e-12, atol=1e-12)
+    kernels.matvec(K, A0.delta, bp, y, *A0.bounds, True)
+    np.testing.assert_allclose(A0.unpad(y), Kc @ x + Kc @ b, rtol=1e-12, atol=1e-12)
+    y = np.zeros_like(xp)
+    kernels.matvec(K, A0.delta, xp, y, *A0.bounds, False)
     kernels.add_rmatvec(K, A0.delta, mg.mirror(3), xp, y, *A0.bounds)
     np.testing.assert_allclose(A0.unpad(y), Kc @ x + Kc.T @ x, rtol=1e-12, atol=1e-12)
     Pm = P0.tocsr()
@@ -229,3 +235,21 @@ def test_grid_hierarchy_takes_stencils_and_says_what_is_missing():
     assert [lvl.A.grid for lvl in mg.grid_hierarchy(S, shape).levels] == [(8, 8)]
     with pytest.raises(ValueError, match="stencils need their grid `shape`"):
         mg.grid_hierarchy(S)
+
+
+@pytest.mark.parametrize("build", ["smoothed_aggregation_solver", "ruge_stuben_solver"])
+def test_algebraic_levels_run_the_same_cycle_as_pyamg(build):
+    """A PyAMG hierarchy's levels in a :class:`Hierarchy` with damped Jacobi give PyAMG's own
+    V-cycle with the same smoothers and a sparse-LU coarsest solve (to round-off)."""
+    import pyamg
+
+    p = learnsolve.problems.diffusion(40, contrast=1e2, seed=3)
+    jacobi = ("jacobi", {"omega": 2 / 3, "iterations": 2, "withrho": False})  # ω as given
+    ml = getattr(pyamg, build)(sp.csr_matrix(p.A), presmoother=jacobi, postsmoother=jacobi,
+                               coarse_solver="splu", max_coarse=20)
+    H = mg.algebraic_hierarchy(ml, omega=2 / 3, sweeps=2)
+    assert len(H) == len(ml.levels) >= 3 and H.layout is None
+    ref = ml.aspreconditioner(cycle="V") @ p.b
+    np.testing.assert_allclose(H.apply(p.b), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    M = sp.linalg.LinearOperator(p.A.shape, matvec=H.apply, dtype=np.float64)
+    assert iterations(p.A, p.b, M)[0] <= 20

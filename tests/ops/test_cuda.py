@@ -95,7 +95,7 @@ def test_cuda_stencil_kernels_match_numba(shape):
                            r_gpu, *bounds)
     np.testing.assert_allclose(cupy.asnumpy(r_gpu), r_cpu, rtol=1e-12, atol=1e-12)
     x_cpu, x_gpu = x.copy(), cupy.asarray(x)
-    kernels.add_matvec(np.ascontiguousarray(K.T), delta, r_cpu, x_cpu, *bounds)
+    kernels.matvec(np.ascontiguousarray(K.T), delta, r_cpu, x_cpu, *bounds, True)
     lcuda.stencil_add_matvec(cupy.asarray(K), cupy.asarray(delta), cupy.asarray(r_cpu), x_gpu, *bounds)
     np.testing.assert_allclose(cupy.asnumpy(x_gpu), x_cpu, rtol=1e-12, atol=1e-12)
 

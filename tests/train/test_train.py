@@ -129,33 +129,28 @@ def test_unrolled_loss_of_zero_correction_equals_vcycle_pcg_energy_reduction():
     assert loss == pytest.approx(np.mean(logs), rel=1e-6)
 
 
-def test_fit_dcdm_writes_loadable_weights_and_resumes(tmp_path):
-    out = str(tmp_path / "d.pt")
-    cfg = DCDMConfig(epochs=1, steps_per_epoch=2, batch=2, sizes=(16,), val_size=32, unroll=2)
-    hist = fit_dcdm(cfg, out, progress=False)
+@pytest.mark.parametrize("method", ["vcycle", "dcdm"])
+def test_fit_grid_models_write_loadable_weights_and_resume(tmp_path, method):
+    out = str(tmp_path / f"{method}.pt")
+    if method == "vcycle":
+        cfg, fit_ = VCycleConfig(epochs=1, steps_per_epoch=2, batch=2, sizes=(16,), val_size=32), fit_vcycle
+    else:
+        cfg, fit_ = DCDMConfig(epochs=1, steps_per_epoch=2, batch=2, sizes=(16,), val_size=32,
+                               unroll=2), fit_dcdm
+    hist = fit_(cfg, out, progress=False)
     assert [h["epoch"] for h in hist] == [-1, 0]
     cfg.epochs = 2
-    hist = fit_dcdm(cfg, out, resume=True, progress=False)
+    hist = fit_(cfg, out, resume=True, progress=False)
     assert [h["epoch"] for h in hist] == [-1, 0, 1]
     model = learnsolve.pretrained(path=out)
-    assert isinstance(model, learnsolve.precond.LearnedDCDM)
-    assert model.meta["config"]["epochs"] == 2 and model.meta["vcycle"]["name"] == "vcycle-2d"
+    assert model.meta["config"]["epochs"] == 2 and model.meta["method"] == method
     p = learnsolve.problems.poisson((32, 32))
-    iterations(p.A, p.b, model.directions(p), solver="dcdm", k=2)
-
-
-def test_fit_vcycle_writes_loadable_weights_and_resumes(tmp_path):
-    out = str(tmp_path / "vc.pt")
-    cfg = VCycleConfig(epochs=1, steps_per_epoch=2, batch=2, sizes=(16,), val_size=32)
-    hist = fit_vcycle(cfg, out, progress=False)
-    assert [h["epoch"] for h in hist] == [-1, 0]
-    cfg.epochs = 2
-    hist = fit_vcycle(cfg, out, resume=True, progress=False)
-    assert [h["epoch"] for h in hist] == [-1, 0, 1]
-    model = learnsolve.pretrained(path=out)
-    assert model.meta["config"]["epochs"] == 2 and model.meta["method"] == "vcycle"
-    p = learnsolve.problems.poisson((32, 32))
-    iterations(p.A, p.b, model.aspreconditioner(p.A))
+    if method == "dcdm":
+        assert isinstance(model, learnsolve.precond.LearnedDCDM)
+        assert model.meta["vcycle"]["name"] == "vcycle-2d"
+        iterations(p.A, p.b, model.directions(p), solver="dcdm", k=2)
+    else:
+        iterations(p.A, p.b, model.aspreconditioner(p.A))
 
 
 def test_vcycle_loss_is_the_cycles_error_reduction():
