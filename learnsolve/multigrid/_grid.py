@@ -19,6 +19,7 @@ from ..ops import stencil as kernels
 from ._hierarchy import Hierarchy, Level
 from ._layout import (
     GridLevel,
+    GridTransfer,
     coarse_shape,
     flat_offsets,
     interior,
@@ -137,14 +138,11 @@ class StencilSmoother:
         return x
 
 
-class GridInterpolation:
+class GridInterpolation(GridTransfer):
     """Interpolation ``P`` from a coarse grid, stored per coarse cell (``Pc``, ``(m, Nc)``)."""
 
     def __init__(self, Pc, fine_grid, coarse_grid):
-        self.Pc = Pc
-        self.fine, self.coarse = tuple(fine_grid), tuple(coarse_grid)
-        self.dim = len(self.fine)
-        self.shape = (int(np.prod(self.fine)), int(np.prod(self.coarse)))
+        super().__init__(Pc, fine_grid, coarse_grid)
         self._offs = offsets(self.dim)
         cPz, cPy, cPx = padded_shape(self.coarse)
         fPz, fPy, fPx = padded_shape(self.fine)
@@ -152,14 +150,6 @@ class GridInterpolation:
         self._delta = flat_offsets(self.fine)
         self._geometry = ((1, cPz - 1) if self.dim == 3 else (0, 1)) + (cPy, cPx, fPy, fPx,
                                                                          2 if self.dim == 3 else 0)
-
-    @property
-    def dtype(self):
-        return self.Pc.dtype
-
-    @property
-    def T(self):
-        return GridRestriction(self)
 
     def astype(self, dtype):
         return GridInterpolation(self.Pc.astype(dtype), self.fine, self.coarse)
@@ -229,6 +219,9 @@ class GridRestriction:
             self._rc = np.zeros(int(np.prod(padded_shape(P.coarse))), dtype=P.dtype)
         kernels.restrict(P.Pc, P._delta, r, self._rc, cz0, cz1, cPy, cPx, fPy, fPx, sz)
         return self._rc
+
+
+GridInterpolation.restriction = GridRestriction
 
 
 class DenseCoarseSolver:

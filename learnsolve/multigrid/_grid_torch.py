@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..ops import stencil as kernels
 from ._hierarchy import Hierarchy, Level
-from ._layout import GridLevel, coarse_shape, interior_slices, offsets, padded_shape
+from ._layout import GridLevel, GridTransfer, coarse_shape, interior_slices, offsets, padded_shape
 from ._stencil import stencil_to_csr
 
 
@@ -129,22 +129,8 @@ class TorchSmoother:
         return x
 
 
-class TorchInterpolation:
+class TorchInterpolation(GridTransfer):
     """Interpolation ``P`` from a coarse grid as per-coarse-cell weights ``Pc`` (B, m, cPz, cPy, cPx)."""
-
-    def __init__(self, Pc, fine_grid, coarse_grid):
-        self.Pc = Pc
-        self.fine, self.coarse = tuple(fine_grid), tuple(coarse_grid)
-        self.dim = len(self.fine)
-        self.shape = (int(np.prod(self.fine)), int(np.prod(self.coarse)))
-
-    @property
-    def dtype(self):
-        return self.Pc.dtype
-
-    @property
-    def T(self):
-        return TorchRestriction(self)
 
     def astype(self, dtype):
         return TorchInterpolation(self.Pc.to(dtype), self.fine, self.coarse)
@@ -191,6 +177,9 @@ class TorchRestriction:
         for q, o in enumerate(offsets(P.dim)):
             y = y + P.Pc[(slice(None), q) + cint] * r[(slice(None),) + P._slices(o, nz, ny, nx)]
         return pad_grid(y, P.dim)
+
+
+TorchInterpolation.restriction = TorchRestriction
 
 
 class TorchDenseSolver:

@@ -137,3 +137,25 @@ class GridLevel:
     def stored(self):
         """Stencil entries stored (``m`` per cell)."""
         return 3 ** self.dim * self.n
+
+
+class GridTransfer:
+    """What a grid interpolation knows: per-coarse-cell weights ``Pc``, the ``fine`` and
+    ``coarse`` grids, ``dim`` and the matrix ``shape`` (``n_fine × n_coarse``); ``T`` is
+    its restriction (the subclass's ``restriction`` type)."""
+
+    restriction = None
+
+    def __init__(self, Pc, fine_grid, coarse_grid):
+        self.Pc = Pc
+        self.fine, self.coarse = tuple(fine_grid), tuple(coarse_grid)
+        self.dim = len(self.fine)
+        self.shape = (int(np.prod(self.fine)), int(np.prod(self.coarse)))
+
+    @property
+    def dtype(self):
+        return self.Pc.dtype
+
+    @property
+    def T(self):
+        return self.restriction(self)
