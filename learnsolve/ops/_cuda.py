@@ -4,7 +4,7 @@
 first use, on a machine where :data:`learnsolve._backend.HAS_CUPY` is true
 (read at call time, so tests can switch it off).  Each kernel has a CPU
 reference the GPU tests compare against: SciPy's CSR product for
-:func:`spmv`, :mod:`learnsolve.ops._stencil` for the stencil kernels,
+:func:`spmv`, :mod:`learnsolve.ops.stencil` for the stencil kernels,
 SciPy's ``spsolve_triangular`` for :class:`LevelTriangular` (whose NumPy
 path, the same level steps on the host, is tested on every machine).
 """
@@ -96,13 +96,15 @@ def _stencil_call(name, coeffs, delta, args, bounds):
 
 
 def stencil_residual(S, delta, b, x, r, z0, z1, Py, Px):
-    """``r = b − S x`` on interior cells: the GPU twin of ``ops._stencil.residual`` (same layout)."""
+    """``r = b − S x`` on interior cells: the GPU twin of ``ops.stencil.residual``, with ``S``
+    offset by offset ``(m, N)`` (coalesced on a GPU; the CPU kernel reads it cell-major)."""
     _require("learnsolve.ops.cuda.stencil_residual")
     _stencil_call("ls_stencil_residual", S, delta, (b, x, r), (z0, z1, Py, Px))
 
 
 def stencil_add_matvec(K, delta, r, x, z0, z1, Py, Px):
-    """``x += K r`` on interior cells: the GPU twin of ``ops._stencil.add_matvec``."""
+    """``x += K r`` on interior cells: the GPU twin of ``ops.stencil.matvec(..., add=True)``, with
+    ``K`` offset by offset ``(m, N)``."""
     _require("learnsolve.ops.cuda.stencil_add_matvec")
     _stencil_call("ls_stencil_add_matvec", K, delta, (r, x), (z0, z1, Py, Px))
 
