@@ -145,12 +145,11 @@ def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import numpy as np, scipy.sparse as sp
     >>> from learnsolve.ops import lookup
-    >>> from learnsolve.problems import poisson
-    >>> A = poisson((3, 3)).A
-    >>> lookup(A.indptr, A.indices, A.data, np.array([0, 0, 4]), np.array([0, 1, 8])).tolist()
-    [4.0, -1.0, 0.0]
+    >>> A = sp.csr_array(np.array([[4.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 4.0]]))
+    >>> lookup(A.indptr, A.indices, A.data, np.array([0, 1, 2]), np.array([1, 1, 0])).tolist()
+    [-1.0, 4.0, 0.0]
     """
     out = np.zeros(rows.size)
     for k in numba.prange(rows.size):

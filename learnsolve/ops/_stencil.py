@@ -337,6 +337,13 @@ def inverse_sqrt_diagonal(S, inv, z0, z1, Py, Px):
             inv[p] = one / np.sqrt(d) if d > 0 else np.float32(0.0)
 
 
+@numba.njit(inline="always")
+def _line_start(t, z0, Py, Px):
+    """Flat index of the first interior cell of interior grid line ``t`` (lines in C order)."""
+    ny = Py - 2
+    return ((z0 + t // ny) * Py + 1 + t % ny) * Px + 1
+
+
 @numba.njit(parallel=True, cache=True)
 def smoother_features(S, delta, inv, feats, l0, l1, z0, Py, Px):
     """Inputs of the per-cell smoother network on grid lines ``l0 ≤ t < l1`` (float32, as its
@@ -346,11 +353,11 @@ def smoother_features(S, delta, inv, feats, l0, l1, z0, Py, Px):
     """
     m = delta.shape[0]
     c = m // 2
-    ny, nx = Py - 2, Px - 2
+    nx = Px - 2
     for t in prange(l0, l1):
-        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
-        for p in range(base + 1, base + Px - 1):
-            j = (t - l0) * nx + p - base - 1
+        first = _line_start(t, z0, Py, Px)
+        for i in range(nx):
+            p, j = first + i, (t - l0) * nx + i
             k = 0
             for o in range(m):
                 if o != c:
@@ -365,16 +372,13 @@ def smoother_assemble(kappa, inv, delta, mirror, omega, K, KT, l0, l1, z0, Py, P
     ``kappa`` (rows as in :func:`smoother_features`), and its transpose
     ``KT[p + δ_o, mirror[o]] = K[p, o]`` in the same pass.
     """
-    m = delta.shape[0]
-    c = m // 2
-    ny, nx = Py - 2, Px - 2
-    for t in prange(l0, l1):
-        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
-        for p in range(base + 1, base + Px - 1):
-            j = (t - l0) * nx + p - base - 1
-            for o in range(m):
-                q = p + delta[o]
-                k = kappa[j, o] + omega if o == c else kappa[j, o]
-                v = k * (inv[p] * inv[q])
-                K[p, o] = v
-                KT[q, mirror[o]] = v
+    c = delta.shape[0] // 2
+    nx = Px - 2
+    for j in prange((l1 - l0) * nx):  # cell by cell: row j of kappa
+        p = _line_start(l0 + j // nx, z0, Py, Px) + j % nx
+        for o in range(delta.shape[0]):
+            q = p + delta[o]
+            k = kappa[j, o] + omega if o == c else kappa[j, o]
+            v = k * (inv[p] * inv[q])
+            K[p, o] = v
+            KT[q, mirror[o]] = v
