@@ -155,7 +155,11 @@ def main(argv=None):
                         "preconditioners once on tiny problems), so no later run times compilation")
     i.set_defaults(func=_info)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, OSError) as exc:  # bad input: a message, not a traceback
+        print(f"learnsolve: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

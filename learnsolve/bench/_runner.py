@@ -115,23 +115,25 @@ def run(problem_list, methods, *, rtol=1e-6, repeats=3, maxiter=None, progress=T
 
         bar = tqdm(total=len(jobs), desc="bench", unit="run")
     results, placement = [], None
-    with blas_single_thread():
-        for p, m in jobs:
-            if bar is not None:
-                bar.set_postfix_str(f"{p.name} / {m}")
-            if placement is None or placement.problem is not p:
-                placement = Placement(p, device)  # one problem on the device at a time
-            try:
-                results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter,
-                                       budget=budget, placement=placement))
-            except NotAGrid:  # a grid method on a general matrix: not applicable, no row
-                pass
-            except NoDevicePath as err:  # e.g. IC(0) on torch tensors: not applicable, no row
-                print(f"learnsolve bench: skipped {m} on {device}: {err}", file=sys.stderr)
-            if bar is not None:
-                bar.update()
-    if bar is not None:
-        bar.close()
+    try:
+        with blas_single_thread():
+            for p, m in jobs:
+                if bar is not None:
+                    bar.set_postfix_str(f"{p.name} / {m}")
+                if placement is None or placement.problem is not p:
+                    placement = Placement(p, device)  # one problem on the device at a time
+                try:
+                    results.append(run_one(p, m, rtol=rtol, repeats=repeats, maxiter=maxiter,
+                                           budget=budget, placement=placement))
+                except NotAGrid:  # a grid method on a general matrix: not applicable, no row
+                    pass
+                except NoDevicePath as err:  # e.g. IC(0) on torch tensors: not applicable
+                    print(f"learnsolve bench: skipped {m} on {device}: {err}", file=sys.stderr)
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
     return results
 
 

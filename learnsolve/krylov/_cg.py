@@ -20,16 +20,16 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     Parameters
     ----------
     A : sparse matrix, array or LinearOperator
-        SPD system matrix.
+        Symmetric (Hermitian, when complex) positive definite system matrix.
     b : array
         Right-hand side, shape ``(n,)`` or ``(n, 1)``.
-    x0 : array, optional
-        Start vector (not modified).
+    x0 : array or 'Mb', optional
+        Start vector (not modified); ``'Mb'`` starts from ``M b``, as in SciPy.
     rtol, atol : float
         Tolerances as in SciPy.
     maxiter : int, optional
         Default ``10 n``.
-    M : LinearOperator or callable, optional
+    M : LinearOperator, matrix or callable, optional
         SPD preconditioner approximating ``A⁻¹``.  A preconditioner declared
         nonlinear (``M.is_linear is False``) triggers a warning.
     callback : callable, optional
@@ -73,7 +73,7 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
                 p = xp.asarray(z, copy=True)
             q = s.matvec(p)
             pq = s.dot(p, q)
-            if not (float(pq) > 0.0 and abs(float(rho_cur)) < float("inf")):
+            if not (s.real(pq) > 0.0 and float(abs(rho_cur)) < float("inf")):
                 return x, -1
             alpha = rho_cur / pq
             x += alpha * p

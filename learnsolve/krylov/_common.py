@@ -17,13 +17,14 @@ from array_api_compat import array_namespace, is_numpy_namespace
 
 from .. import _backend
 from .._backend import blas_single_thread
+from .._validation import check_structure, check_torch_sparse
 
 
 def check_tolerances(func, rtol, atol):
     """Validate ``rtol``/``atol`` with SciPy's wording."""
     for name, val in (("rtol", rtol), ("atol", atol)):
         try:
-            ok = float(val) >= 0 and np.isfinite(float(val))
+            ok = float(val) >= 0  # NaN fails; inf is allowed, as in SciPy
         except (TypeError, ValueError):
             ok = False
         if not ok:
@@ -55,7 +56,7 @@ class System:
         a_dtype = getattr(A, "dtype", None)
         if self.is_numpy:
             dtype = np.result_type(b.dtype, a_dtype if a_dtype is not None else b.dtype)
-            if dtype.kind != "f":
+            if dtype.kind not in "fc":  # integers, booleans: float64; complex stays complex
                 dtype = np.dtype(np.float64)
             b = np.asarray(b, dtype=dtype).reshape(-1)
             if not np.all(np.isfinite(b)):
@@ -63,7 +64,11 @@ class System:
         else:
             b = xp.reshape(b, (-1,))
             dtype = b.dtype
+            if a_dtype is not None and type(A).__module__.split(".")[0] == type(b).__module__.split(".")[0]:
+                dtype = xp.result_type(b.dtype, a_dtype)  # a complex A makes the solve complex
+                b = xp.astype(b, dtype)
         self.dtype = dtype
+        self.complex = xp.isdtype(dtype, "complex floating")
         self.n = n
         self.b = b
         self.matvec = self._make_matvec(func, A, dtype)
@@ -73,9 +78,19 @@ class System:
             if tuple(getattr(M, "shape", (n, n))) != (n, n):
                 raise ValueError(f"'{func}': matrix and preconditioner have different shapes "
                                  f"({tuple(A.shape)} and {tuple(M.shape)}).")
-            self.psolve = M.matvec if hasattr(M, "matvec") else M
+            if hasattr(M, "matvec"):
+                self.psolve = M.matvec
+            elif callable(M):
+                self.psolve = M
+            else:  # a matrix (dense, sparse, a tensor), as scipy's aslinearoperator takes it
+                self.psolve = lambda r: M @ r
         if x0 is None:
             x = xp.zeros_like(b)
+        elif isinstance(x0, str):
+            if x0 != "Mb":
+                raise ValueError(f"'{func}': `x0` must be an array or 'Mb' (start from M b), got "
+                                 f"{x0!r}.")
+            x = self.precondition(b)
         else:
             if tuple(x0.shape) not in ((n,), (n, 1)):
                 raise ValueError(f"'{func}': `x0` has shape {tuple(x0.shape)}; expected ({n},).")
@@ -91,16 +106,19 @@ class System:
     @staticmethod
     def _make_matvec(func, A, dtype):
         if sp.issparse(A):
+            check_structure(A, f"'{func}'")
             A = sp.csr_array(A)
             if not np.all(np.isfinite(A.data)):
                 raise ValueError(f"'{func}': `A` contains NaN or Inf entries.")
             if A.dtype != dtype:
                 A = A.astype(dtype)
-            if _backend.compiled() is not None:
+            if _backend.compiled() is not None and np.dtype(dtype).kind == "f":
                 from ..ops import CSRMatrix
 
                 return CSRMatrix(A, func=func).matvec
             return lambda x: A @ x
+        if type(A).__module__.startswith("torch") and "sparse" in str(A.layout):
+            check_torch_sparse(A, f"'{func}'")
         if hasattr(A, "matvec"):
             return A.matvec
         return lambda x: A @ x
@@ -111,9 +129,14 @@ class System:
         return self.xp.linalg.vector_norm(v)
 
     def dot(self, u, v):
+        """``uᴴ v`` (the first argument conjugated, as SciPy's solvers do for complex systems)."""
         if self.is_numpy:
-            return np.dot(u, v)
+            return np.vdot(u, v)
         return self.xp.vecdot(u, v)
+
+    def real(self, v):
+        """The real part of a scalar (0-d array or tensor) as a Python float."""
+        return float(self.xp.real(v)) if self.complex else float(v)
 
     def precondition(self, r):
         if self.psolve is None:

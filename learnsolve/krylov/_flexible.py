@@ -35,17 +35,17 @@ def flexible_solve(func, A, b, x0, rtol, atol, maxiter, M, callback, residuals, 
             z = s.precondition(r / rnorm if normalize else r)
             if variant == "orth":
                 p = z
-                for p_j, q_j, pq_j in history:
-                    p = p - (s.dot(z, q_j) / pq_j) * p_j
+                for p_j, q_j, pq_j in history:  # A-conjugate: p_jᴴ A p = 0 (A Hermitian)
+                    p = p - (s.dot(q_j, z) / pq_j) * p_j
             elif prev is None:
                 p = z
             else:
                 z_prev, r_prev, p_prev = prev
-                beta = s.dot(z, r - r_prev) / s.dot(z_prev, r_prev)
+                beta = s.dot(r - r_prev, z) / s.dot(r_prev, z_prev)
                 p = z + beta * p_prev
             q = s.matvec(p)
             pq = s.dot(p, q)
-            if not (float(pq) > 0.0 and float(pq) < float("inf")):
+            if not (s.real(pq) > 0.0 and s.real(pq) < float("inf")):
                 return x, -1
             alpha = s.dot(p, r) / pq
             if variant == "pr":

@@ -229,8 +229,14 @@ class DenseCoarseSolver:
 
     def __init__(self, A, factor=None, dtype=None):
         self.grid, self.dim, self.padded = A.grid, A.dim, A.padded
-        self.factor = factor if factor is not None else sla.cho_factor(A.tocsr().toarray(),
-                                                                       lower=True)
+        if factor is None:
+            try:
+                factor = sla.cho_factor(A.tocsr().toarray(), lower=True)
+            except np.linalg.LinAlgError:
+                raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's operator "
+                                 "is not positive definite, so `A` is not SPD; pass an SPD "
+                                 "matrix.") from None
+        self.factor = factor
         self._x = np.zeros(int(np.prod(self.padded)), dtype=dtype or A.dtype)
 
     def astype(self, dtype):

@@ -282,7 +282,10 @@ def torch_grid_hierarchy(S, shape, *, coarsest=64):
         Pc = boxmg_prolongation(fine.S[0], dim, cshape)
         interps.append(TorchInterpolation(Pc[None], fine.grid, cshape))
         ops.append(TorchGridOperator(galerkin(fine.S[0], Pc, dim)[None], cshape))
-    L = torch.linalg.cholesky(dense(ops[-1].S[0], ops[-1].grid))
+    L, fail = torch.linalg.cholesky_ex(dense(ops[-1].S[0], ops[-1].grid))
+    if int(fail):
+        raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's operator is not "
+                         "positive definite, so `A` is not SPD; pass an SPD matrix.")
     return _levels(ops, interps, torch.cholesky_inverse(L)[None])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import as_csr
+from .._validation import as_csr, check_torch_sparse
 from ..ops import stencil as kernels
 from ._layout import infer_shapes, interior, interior_slices, offsets, padded_shape
 
@@ -106,6 +106,7 @@ def _grid_stencil_torch(A, shape, func):
     import torch
 
     dim = len(shape)
+    check_torch_sparse(A, func)
     A = A if A.layout == torch.sparse_csr else A.to_sparse_csr()
     dev, dtype = A.device, A.values().dtype
     crow, col, val = A.crow_indices(), A.col_indices(), A.values()

@@ -9,7 +9,7 @@ Every kernel has a pure reference that the tests compare against: in
 
 from . import _cuda as cuda
 from . import _stencil as stencil
-from ._csr import CSRMatrix, check_csr_arrays, find_entry, lookup, spmv
+from ._csr import CSRMatrix, check_csr_arrays, lookup, spmv
 from ._device import to_device
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
@@ -28,7 +28,6 @@ __all__ = [
     "compute_levels",
     "cuda",
     "fill_levels",
-    "find_entry",
     "fsai_budgets",
     "fsai_factor",
     "fsai_pattern",

@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._validation import as_csr, check_structure, contiguous_csr
 
 INDEX_DTYPES = (np.int32, np.int64)
 VALUE_DTYPES = (np.float32, np.float64)
@@ -81,8 +82,15 @@ class CSRMatrix:
             check_csr_arrays(indptr, indices, data, shape, func)
             A = sp.csr_array((data, indices, indptr), shape=shape)
         else:
-            A = sp.csr_array(A)
+            if not sp.issparse(A):
+                raise TypeError(f"{func}: `A` must be a SciPy sparse matrix or (data, indices, indptr) "
+                                f"arrays with `shape`, got {type(A).__name__}.")
+            check_structure(A, func)
+            A = contiguous_csr(sp.csr_array(A))
             if A.dtype not in VALUE_DTYPES:
+                if A.dtype.kind == "c":
+                    raise ValueError(f"{func}: `A` is complex ({A.dtype}); the compiled kernels "
+                                     "take float32/float64 matrices.")
                 A = A.astype(np.float64)
             check_csr_arrays(A.indptr, A.indices, A.data, A.shape, func)
         self.A = A
@@ -127,7 +135,7 @@ def spmv(A, x, out=None):
 
 
 @numba.njit(cache=True)
-def find_entry(indptr, indices, i, j):  # pragma: no cover - jitted
+def _find_entry(indptr, indices, i, j):  # pragma: no cover - jitted
     """Position of ``(i, j)`` in canonical CSR arrays, or -1 (binary search in row ``i``)."""
     lo, hi = indptr[i], indptr[i + 1]
     while lo < hi:
@@ -139,21 +147,35 @@ def find_entry(indptr, indices, i, j):  # pragma: no cover - jitted
     return lo if lo < indptr[i + 1] and indices[lo] == j else -1
 
 
-@numba.njit(parallel=True, cache=True)
-def lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
-    """Values of canonical CSR arrays at ``(rows[k], cols[k])`` (0 where not stored).
+def lookup(A, rows, cols):
+    """Values of sparse ``A`` at ``(rows[k], cols[k])`` (0 where not stored), by binary search.
 
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
     >>> from learnsolve.ops import lookup
     >>> A = sp.csr_array(np.array([[4.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 4.0]]))
-    >>> lookup(A.indptr, A.indices, A.data, np.array([0, 1, 2]), np.array([1, 1, 0])).tolist()
+    >>> lookup(A, np.array([0, 1, 2]), np.array([1, 1, 0])).tolist()
     [-1.0, 4.0, 0.0]
     """
+    func = "learnsolve.ops.lookup"
+    A = as_csr(A, func, square=False, finite=False)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    if rows.shape != cols.shape or rows.ndim != 1:
+        raise ValueError(f"{func}: `rows` and `cols` must be 1-D and of one length.")
+    if rows.size and (rows.min() < 0 or rows.max() >= A.shape[0] or cols.min() < 0
+                      or cols.max() >= A.shape[1]):
+        raise ValueError(f"{func}: an entry of `rows`/`cols` is outside the matrix {A.shape}.")
+    return _lookup(A.indptr.astype(np.int64), A.indices.astype(np.int64),
+                   A.data.astype(np.float64), rows, cols)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
     out = np.zeros(rows.size)
     for k in numba.prange(rows.size):
-        p = find_entry(indptr, indices, rows[k], cols[k])
+        p = _find_entry(indptr, indices, rows[k], cols[k])
         if p >= 0:
             out[k] = data[p]
     return out

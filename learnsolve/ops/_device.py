@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._validation import check_structure, check_torch_sparse
 
 TARGETS = ("scipy", "cupy", "torch")
 
@@ -59,6 +60,10 @@ def to_device(A, target, *, device=None):
     if target not in TARGETS:
         raise ValueError(f"{func}: unknown `target`={target!r}; use one of {TARGETS}.")
     kind = _kind(A)
+    if kind == "scipy":
+        check_structure(A, func)
+    elif kind == "torch":
+        check_torch_sparse(A, func)
     shape = tuple(int(s) for s in A.shape)
     indptr, indices, data = _csr_arrays(A, kind)
     if target == "scipy":

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._validation import as_csr
 
 
 class FactorizationBreakdown(ValueError):
@@ -51,7 +52,7 @@ def ichol0(A, omega=0.0, tol=1e-12):
     True
     """
     func = "learnsolve.ops.ichol0"
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.ichol0")
     work = A.data.astype(np.float64, copy=True)
     indptr, indices = A.indptr, A.indices
     C = _backend.compiled()
@@ -104,7 +105,7 @@ def ichol0_shifted(A, omega=0.0, shifts=SHIFTS):
     >>> shift
     1.0
     """
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.ichol0_shifted")
     d = A.diagonal()
     rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
     on_diag = A.indices == rows

@@ -6,6 +6,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import as_csr
 from ._pattern import with_fill
 
 
@@ -83,12 +84,12 @@ def fsai_factor(A, pattern="A2"):
     >>> bool(np.allclose((G @ A @ G.T).diagonal(), 1.0))
     True
     """
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.fsai_factor")
     if sp.issparse(pattern):
         if pattern.shape != A.shape:
             raise ValueError(f"learnsolve.ops.fsai_factor: `pattern` has shape {pattern.shape} but `A` "
                              f"has {A.shape}; pass a pattern of A's shape.")
-        P = sp.csr_array(sp.tril(pattern, format="csr"))
+        P = sp.csr_array(sp.tril(as_csr(pattern, "learnsolve.ops.fsai_factor", "pattern"), format="csr"))
         P.sum_duplicates()
     else:
         P = sp.csr_array(sp.tril(with_fill(A, pattern), format="csr"))

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import as_csr
 from ._pattern import _structure
 
 #: Largest number of subsets tried per row by ``method='exhaustive'``; rows with more fall
@@ -162,7 +163,7 @@ def candidates(A):
         ``tril(A²)`` has, so the adaptive factor costs what FSAI on ``A²``'s
         pattern costs.
     """
-    S, S2, budget = _budgets(A)
+    S, S2, budget = _budgets(as_csr(A, "learnsolve.ops.candidates"))
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     ptr, idx = _lower_product(i64(S2.indptr), i64(S2.indices), i64(S.indptr), i64(S.indices),
                               4 * numba.get_num_threads())
@@ -236,7 +237,7 @@ def fsai_budgets(A):
     >>> fsai_budgets(poisson((3, 3)).A).tolist()
     [0, 1, 2, 2, 4, 4, 3, 5, 5]
     """
-    return _budgets(A)[2]
+    return _budgets(as_csr(A, "learnsolve.ops.fsai_budgets"))[2]
 
 
 def _with_diagonal(C, keep):
@@ -283,7 +284,7 @@ def fsai_pattern(A, method="greedy"):
     if method not in ("greedy", "exhaustive"):
         raise ValueError(f"learnsolve.ops.fsai_pattern: unknown `method`={method!r}; use 'greedy' or "
                          "'exhaustive'.")
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.fsai_pattern")
     C, budget = candidates(A)
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     keep = _select_rows(i64(A.indptr), i64(A.indices), np.ascontiguousarray(A.data, np.float64),
@@ -306,7 +307,12 @@ def selection_mask(A, method="exhaustive"):
 def top_per_row(C, scores, budget):
     """Lower pattern (with diagonal) keeping the ``budget[i]`` highest-scored candidates of
     each row ``i`` of ``C`` (``scores`` over ``C``'s entries, row-major)."""
+    C = as_csr(C, "learnsolve.ops.top_per_row", "C")
     scores = np.asarray(scores, dtype=np.float64)
+    budget = np.asarray(budget)
+    if budget.shape != (C.shape[0],):
+        raise ValueError(f"learnsolve.ops.top_per_row: `budget` must hold one count per row "
+                         f"({C.shape[0]}); got shape {budget.shape}.")
     if scores.shape != (C.nnz,) or not np.all(np.isfinite(scores)):
         raise ValueError("learnsolve.ops.top_per_row: `scores` must be finite, one per candidate "
                          f"({C.nnz}); got shape {scores.shape}.")

@@ -6,6 +6,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import as_csr
+
 PATTERNS = ("A", "ic1", "ic2", "ic3", "A2", "A3")
 
 
@@ -96,7 +98,7 @@ def fill_levels(A, k):
     >>> [fill_levels(A, k).nnz for k in (0, 1, 2, 20)]   # 20: the complete Cholesky fill
     [24, 33, 39, 51]
     """
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.fill_levels")
     if not A.has_sorted_indices:
         A = A.sorted_indices()  # a sorted copy: the caller's arrays stay as they were
     cap = 4 * A.nnz + A.shape[0]
@@ -183,7 +185,7 @@ def with_fill(A, pattern="A"):
     """
     if pattern not in PATTERNS:
         raise ValueError(f"learnsolve.ops.with_fill: unknown `pattern`={pattern!r}; use one of {PATTERNS}.")
-    A = sp.csr_array(A)
+    A = as_csr(A, "learnsolve.ops.with_fill")
     if not A.has_canonical_format:  # canonicalize a copy, never the caller's arrays
         A = A.copy()
         A.sum_duplicates()

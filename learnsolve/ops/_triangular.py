@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _backend
+from .._validation import as_csr
 from ._csr import check_csr_arrays
 
 # When the level schedule is used by default.  Measured on the 2-core
@@ -24,6 +25,7 @@ def compute_levels(S, lower=True):
     ``level_rows[level_ptr[l]:level_ptr[l + 1]]``; every row depends only on
     rows of earlier levels, so one level can be solved in parallel.
     """
+    S = as_csr(S, "learnsolve.ops.compute_levels", "S", finite=False)
     C = _backend.compiled()
     if C is not None:
         return C.levels(S.indptr, S.indices, lower)
@@ -40,11 +42,7 @@ def compute_levels(S, lower=True):
 
 def split_triangular(T, lower, func):
     """Checked ``(T, S, 1/diag)``: ``T`` as float CSR, ``S`` its strict triangle (sorted)."""
-    T = sp.csr_array(T)
-    if T.shape[0] != T.shape[1]:
-        raise ValueError(f"{func}: `T` must be square, got shape {T.shape}.")
-    if T.dtype not in (np.float32, np.float64):
-        T = T.astype(np.float64)
+    T = as_csr(T, func, "T", finite=False)
     diag = T.diagonal()
     if np.any(diag == 0) or not np.all(np.isfinite(diag)):
         raise ValueError(f"{func}: `T` has a zero or non-finite diagonal entry; it is singular.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import scipy.sparse as sp
 
-from .._validation import as_csr, check_symmetric
+from .._validation import as_csr, check_symmetric, positive_diagonal
 from ._base import Preconditioner, timed
 
 KINDS = ("sa", "rs")
@@ -47,6 +47,7 @@ def amg(A, kind="sa", cycle="V", **kwargs):
     with timed() as t:
         A = as_csr(A, func)
         check_symmetric(A, func)
+        positive_diagonal(A, func)
         build = pyamg.smoothed_aggregation_solver if kind == "sa" else pyamg.ruge_stuben_solver
         ml = build(sp.csr_matrix(A), **kwargs)
         M = ml.aspreconditioner(cycle=cycle)

@@ -49,6 +49,8 @@ class Preconditioner(LinearOperator):
 
     def _matvec(self, x):
         x = np.asarray(x).reshape(-1)
+        if x.dtype.kind == "c" and self.dtype.kind != "c":  # a real M acts on both parts
+            return self._matvec(x.real) + 1j * self._matvec(x.imag)
         in_dtype = x.dtype
         if in_dtype != self.dtype:
             x = x.astype(self.dtype)

@@ -49,7 +49,7 @@ class LearnedDCDM(LearnedModel, method="dcdm"):
         net = DirectionNet(int(meta["dim"]), int(meta["channels"]))
         load_state(smoother, {k[7:]: v for k, v in state.items() if k.startswith("vcycle.")}, path)
         load_state(net, {k[4:]: v for k, v in state.items() if k.startswith("net.")}, path)
-        vc = LearnedVCycle(name, smoother, {"nu": vm.get("nu", 1)}, family="dcdm")
+        vc = LearnedVCycle(name, smoother, {"nu": int(vm.get("nu", 1))}, family="dcdm")
         return cls(name, vc, net, meta)
 
     def directions(self, problem, shape=None, *, check=True, clusters="auto"):

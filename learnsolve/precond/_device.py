@@ -48,6 +48,9 @@ def as_torch(A, kind):
     if kind == "torch":
         import torch
 
+        from .._validation import check_torch_sparse
+
+        check_torch_sparse(A, "learnsolve.precond")
         T = A if A.layout == torch.sparse_csr else A.to_sparse_csr()
         return T, T.device
     import cupy

@@ -77,11 +77,8 @@ def factor_inputs(model, A, dtype=None, extras=None):
         else:  # the IC factor on the pattern, shifted where it breaks down; L̃ = D^{-1/2} L
             F, _ = ichol0_shifted(A)
             scale_row, scale_col = 1.0 / sq, np.ones(n)
-        if not F.has_sorted_indices:
-            F = F.sorted_indices()
         # base values on the lower edges; the edge inputs mirror them onto the upper ones
-        base_off = lookup(F.indptr.astype(np.int64), F.indices.astype(np.int64),
-                          F.data.astype(np.float64), r, c) * scale_row[r] * scale_col[c]
+        base_off = lookup(F, r, c) * scale_row[r] * scale_col[c]
         base_diag = F.diagonal() * scale_row * scale_col
         lowpos = np.cumsum(lower) - 1
         edge_feat = edge_features(row, col, reverse, lowpos, w, base_off,
@@ -190,9 +187,7 @@ def _path_features(A, row, col, d):
     A3 = sp.csr_array(A2 @ At)
     out = np.empty((row.size, 6), np.float32)
     for q, M in enumerate((At, A2, A3)):
-        M.sort_indices()
-        v = lookup(M.indptr.astype(np.int64), M.indices.astype(np.int64),
-                   M.data.astype(np.float64), row, col)
+        v = lookup(M, row, col)
         out[:, q] = v
         out[:, q + 3] = -np.log10(np.abs(v) + 1e-6) / 6.0
     return out

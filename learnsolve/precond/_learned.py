@@ -79,6 +79,8 @@ class LearnedFactor(LearnedModel, method="factor"):
 
         model = FactorGNN(meta["kind"], channels=int(meta["channels"]), layers=int(meta["layers"]),
                           pattern=meta.get("pattern", "A"), correction=meta.get("correction", "add"))
+        if "max_offdiag_per_row" in meta:  # checked here, once
+            meta = dict(meta, max_offdiag_per_row=int(meta["max_offdiag_per_row"]))
         return cls(name, load_state(model, state, path), meta)
 
     def __repr__(self):

@@ -285,7 +285,8 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
         from ..nn import SmootherNet
 
         require_meta(meta, ("dim",), path)
-        net = SmootherNet(int(meta["dim"]), int(meta["channels"]), int(meta["layers"]))
+        meta = dict(meta, dim=int(meta["dim"]), nu=int(meta.get("nu", 1)))  # checked here, once
+        net = SmootherNet(meta["dim"], int(meta["channels"]), int(meta["layers"]))
         return cls(name, load_state(net, state, path), meta)
 
     def smoothers(self, H):

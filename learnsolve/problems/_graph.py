@@ -6,13 +6,12 @@ import numba
 import numpy as np
 
 from .._validation import as_csr, positive_diagonal
-from ..ops import find_entry
 
 
 @numba.njit(parallel=True, cache=True)
 def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
     """Off-diagonal entries of canonical CSR in row order: ``(row, col, ã, rowsum, abssum,
-    count)``, and ``reverse``: the edge index of each entry's transpose (-1 if absent)."""
+    count)``."""
     n = d.size
     eptr = np.zeros(n + 1, np.int64)
     for i in range(n):
@@ -25,7 +24,6 @@ def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
     row = np.empty(m, np.int64)
     col = np.empty(m, np.int64)
     w = np.empty(m, np.float64)
-    reverse = np.empty(m, np.int64)
     rowsum = np.empty(n, np.float64)
     abssum = np.empty(n, np.float64)
     for i in numba.prange(n):
@@ -39,13 +37,9 @@ def _edge_tables(indptr, indices, data, d):  # pragma: no cover - jitted
             row[k], col[k], w[k] = i, j, v
             s += v
             a += abs(v)
-            # the transposed entry (j, i) in row j, then its edge index
-            lo = find_entry(indptr, indices, j, i)
-            # (row j's diagonal, stored since d > 0, precedes position lo when j < i)
-            reverse[k] = eptr[j] + (lo - indptr[j]) - (j < i) if lo >= 0 else -1
             k += 1
         rowsum[i], abssum[i] = s, a
-    return row, col, w, reverse, rowsum, abssum, np.diff(eptr).astype(np.float64)
+    return row, col, w, rowsum, abssum, np.diff(eptr).astype(np.float64)
 
 
 def edge_tables(A, func="learnsolve.problems.edge_tables"):
@@ -61,10 +55,17 @@ def edge_tables(A, func="learnsolve.problems.edge_tables"):
     >>> edge_index[:, :2].tolist(), bool((edge_index[:, reverse] == edge_index[::-1]).all())
     ([[0, 0], [1, 3]], True)
     """
+    A = as_csr(A, func)
     d = positive_diagonal(A, func).astype(np.float64)
-    row, col, w, reverse, rowsum, abssum, count = _edge_tables(
+    row, col, w, rowsum, abssum, count = _edge_tables(
         A.indptr.astype(np.int64), A.indices.astype(np.int64), A.data.astype(np.float64), d)
     x = np.stack([rowsum, abssum, count / max(count.max(initial=0.0), 1.0)], axis=1)
+    # the transpose of edge (i, j) is (j, i): edges are sorted by (row, col), so search the keys
+    n = d.size
+    keys = row * n + col
+    want = col * n + row
+    pos = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
+    reverse = np.where(keys[pos] == want, pos, -1) if keys.size else pos
     return np.stack([row, col]), w, x, d, reverse
 
 

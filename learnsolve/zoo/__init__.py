@@ -99,9 +99,15 @@ def load_weights(path, func="learnsolve.pretrained"):
     if not isinstance(blob, dict) or "meta" not in blob or "state_dict" not in blob:
         raise ValueError(f"{func}: {path!r} is not a learnsolve weights file (no meta/state_dict).")
     meta = blob["meta"]
+    if not isinstance(meta, dict) or not isinstance(blob["state_dict"], dict):
+        raise ValueError(f"{func}: {path!r} is not a learnsolve weights file (meta/state_dict are "
+                         "not dictionaries).")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise ValueError(f"{func}: weights file {path!r} lacks metadata {missing}.")
+    if not isinstance(meta["method"], str):
+        raise ValueError(f"{func}: weights file {path!r} has metadata method={meta['method']!r}, "
+                         "not a method name; retrain it with `learnsolve train`.")
     return meta, blob["state_dict"]
 
 
@@ -159,7 +165,17 @@ def pretrained(name=None, *, path=None):
     if loader is None:
         raise ValueError(f"learnsolve.pretrained: {path!r} is a {meta['method']!r} model, which "
                          "this version cannot load; upgrade learnsolve.")
-    return loader.from_weights(name, meta, state, path)
+    try:
+        return loader.from_weights(name, meta, state, path)
+    except ValueError as exc:
+        if str(exc).startswith("learnsolve"):
+            raise
+        problem = exc
+    except (TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+        problem = exc
+    raise ValueError(f"learnsolve.pretrained: the metadata or weights in {path!r} do not describe a "
+                     f"{meta['method']!r} model ({type(problem).__name__}: {problem}); retrain it "
+                     "with `learnsolve train` or reinstall learnsolve.") from None
 
 
 __all__ = ["LOADERS", "LearnedModel", "available", "load_state", "load_weights", "pretrained",

@@ -255,3 +255,21 @@ def test_any_array_api_namespace(solver):
     assert info_np == 0
     np.testing.assert_allclose(np.asarray(x), x_np, rtol=1e-8, atol=1e-12)
     assert learnsolve.relative_residual(p.A, np.asarray(x), p.b) <= 1e-10
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_complex_hermitian_systems(solver):
+    """A Hermitian positive definite system, complex ``b``: every solver converges, and a real
+    preconditioner acts on the real and imaginary parts (it is linear over the reals)."""
+    rng = np.random.default_rng(0)
+    n = 40
+    B = rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))
+    A = sp.csr_array(B @ B.conj().T + n * np.eye(n))
+    b = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+    M = precond.jacobi(sp.csr_array(sp.diags_array(A.diagonal().real)))
+    for kw in ({}, {"M": M}, {"x0": "Mb", "M": M}):
+        x, info = SOLVERS[solver](A, b, rtol=1e-10, maxiter=500, **kw)
+        assert np.iscomplexobj(x) and info == 0
+        assert np.linalg.norm(A @ x - b) <= 1e-10 * np.linalg.norm(b)
+    with pytest.raises(ValueError, match="`x0` must be an array or 'Mb'"):
+        SOLVERS[solver](A, b, x0="Ax")

@@ -125,3 +125,16 @@ def test_fill_preconditioners_beat_their_level0_versions():
     n_fa, n_fa2 = its(precond.fsai(p.A, pattern="A")), its(precond.fsai(p.A))
     assert n_ic2 < n_ic1 < 0.75 * n_ic0
     assert n_fa2 < 0.8 * n_fa and n_fa2 < 1.5 * n_ic0
+
+
+def test_index_arrays_out_of_range_raise_instead_of_crashing():
+    """SciPy's constructor accepts index arrays it never bounds-checks; SciPy's own ``A - A.T``
+    then reads out of bounds.  Every builder checks the arrays first."""
+    rng = np.random.default_rng(0)
+    indptr = np.array([0, 3, 4, 17, 20, 22])
+    A = sp.csr_matrix((np.ones(22), rng.integers(-5, 10, 22), indptr), shape=(5, 5))
+    for build in (precond.ic0, precond.jacobi, precond.amg, precond.fsai, precond.gmg,
+                  learnsolve.pretrained("gnn-ic1-correct").aspreconditioner):
+        with pytest.raises(ValueError, match=r"`A` has inconsistent sparse index arrays .*indptr|"
+                                             r"`A` has inconsistent sparse index arrays .*indices"):
+            build(A)
