@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu gpu-wheels bench-petsc bench-fem lint clean
+.PHONY: install demo test wheel-test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu gpu-wheels bench-petsc bench-fem lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check learnsolve tests benchmarks examples
+
+# the wheel as a user gets it: built in isolation, installed into a fresh venv, smoke-tested there
+WHEEL := build/wheel-test
+wheel-test:
+	rm -rf $(WHEEL) && mkdir -p $(WHEEL)
+	$(PY) -m venv $(WHEEL)/venv
+	$(WHEEL)/venv/bin/python -m pip install -q --upgrade pip
+	$(WHEEL)/venv/bin/python -m pip wheel -q --no-deps -w $(WHEEL)/dist .
+	$(WHEEL)/venv/bin/python -m pip install -q torch==2.13.0
+	$(WHEEL)/venv/bin/python -m pip install -q $(WHEEL)/dist/learnsolve-*.whl
+	cd $(WHEEL) && venv/bin/python $(CURDIR)/tests/smoke_wheel.py
 
 # PETSc: Debian's petsc4py is built for /usr/bin/python3 and NumPy 1.x, so it gets its own venv
 # (system site-packages + numpy<2); the C example's embedded interpreter finds it by PYTHONPATH.

@@ -1,15 +1,32 @@
-"""Build learnsolve._C (pybind11, C++17, -O3, OpenMP) from csrc/.
+"""Build learnsolve._C (pybind11, C++17, -O3, OpenMP) from csrc/, and ship csrc/cuda's sources.
 
 The extension is optional: without a C++ compiler the package still installs
 and learnsolve.ops falls back to numba/SciPy kernels (one warning at import).
-Without OpenMP the extension is built single-threaded.
+Without OpenMP the extension is built single-threaded.  The CUDA sources are
+compiled at run time by CuPy (learnsolve.ops.cuda), so a wheel carries them as
+package data in learnsolve/ops/csrc_cuda/.
 """
+import glob
 import os
 import sys
 import warnings
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BuildPyWithCudaSources(build_py):
+    """Copy csrc/cuda/*.cu into the built package (learnsolve/ops/csrc_cuda/)."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "learnsolve", "ops", "csrc_cuda")
+        self.mkpath(target)
+        for src in glob.glob(os.path.join(HERE, "csrc", "cuda", "*.cu")):
+            self.copy_file(src, os.path.join(target, os.path.basename(src)))
 
 try:
     from pybind11.setup_helpers import Pybind11Extension
@@ -55,4 +72,5 @@ if Pybind11Extension is not None and not os.environ.get("LEARNSOLVE_NO_EXTENSION
         )
     )
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=ext_modules,
+      cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithCudaSources})

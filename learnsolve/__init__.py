@@ -10,9 +10,8 @@
 import numpy as _np
 
 from . import krylov, multigrid, ops, precond, problems
+from ._version import __version__
 from .zoo import pretrained
-
-__version__ = "0.1.0"
 
 
 def relative_residual(A, x, b):

@@ -84,7 +84,10 @@ def main(argv=None):
     """Entry point of the ``learnsolve`` command."""
     from .bench import default_preconds
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="learnsolve", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"learnsolve {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="benchmark preconditioners with CG on problems")
     b.add_argument("--problem", action="append",

@@ -24,9 +24,10 @@ THREADS = 256
 
 
 def source_path():
-    """Path of ``csr_kernels.cu``: beside the package (installed) or in the checkout's ``csrc/cuda``."""
+    """Path of ``csr_kernels.cu``: in the installed package (``learnsolve/ops/csrc_cuda``, put
+    there by the wheel's build) or in the checkout's ``csrc/cuda`` (editable installs)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    for cand in (os.path.join(here, "cuda", "csr_kernels.cu"),
+    for cand in (os.path.join(here, "csrc_cuda", "csr_kernels.cu"),
                  os.path.join(here, "..", "..", "csrc", "cuda", "csr_kernels.cu")):
         if os.path.exists(cand):
             return os.path.normpath(cand)

@@ -139,3 +139,11 @@ def test_bench_on_the_gpu_with_cupyx_baselines_and_host_amg(tmp_path):
     for r in rows.values():
         assert r.info == 0 and r.relres <= 1e-5
     assert "GPU:" in bench.machine_info(device="cuda")
+
+
+def test_cli_version(capsys):
+    import learnsolve
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"learnsolve {learnsolve.__version__}"
