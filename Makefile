@@ -62,7 +62,7 @@ $(PSTAMP): $(SOURCES)
 
 petsc: $(PSTAMP)
 	@echo "PETSc environment ready: $(PBIN)/python; C example: examples/petsc_c/diffusion"
-	@echo 'run it (README, "PETSc plug-in") with PYTHONPATH set to the repository and that venv'"'"'s site-packages:'
+	@echo 'run it (docs/petsc.md) with PYTHONPATH set to the repository and that venv'"'"'s site-packages:'
 	@echo '  mpiexec -n 2 examples/petsc_c/diffusion -ksp_type cg -pc_type python \'
 	@echo '    -pc_python_type learnsolve.petsc.PC -learnsolve_pc vcycle-2d'
 

@@ -5,7 +5,7 @@ corrupt weight files through ``pretrained``: each must give a clear error or a
 correct result, never a crash (a crash ends this process).  Prints how many
 inputs each test tried.
 
-    python benchmarks/fuzz.py                  # 2000 examples per test (about 3 min)
+    python benchmarks/fuzz.py                  # up to 2000 examples per test (about 1 min)
     python benchmarks/fuzz.py --examples 300
 """
 

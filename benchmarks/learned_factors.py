@@ -1,5 +1,5 @@
 """Learned factors against IC(0), IC(1), relaxed MIC(0), FSAI (on A²'s and an adaptive pattern), Jacobi
-and PyAMG SA (the README's learned-factor table).
+and PyAMG SA (the tables of docs/learned-factors.md).
 
 For each problem and seed: build each preconditioner (set-up timed, GNN
 inference and the safety probe included), solve with ``learnsolve.krylov.cg``

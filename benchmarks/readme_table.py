@@ -1,4 +1,4 @@
-"""Reproduce the README's benchmark table: every preconditioner with CG.
+"""Reproduce the main benchmark table (docs/benchmarks.md): every preconditioner with CG.
 
 Problems: 2D Poisson 512², ConDiff-type piecewise-constant diffusion 256²
 (contrast 1e4), 3D Poisson 64³ and every matrix in ../shared/matrices;

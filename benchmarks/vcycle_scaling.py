@@ -1,6 +1,6 @@
 """Learned V-cycle against PyAMG SA, the Jacobi V-cycle, IC(0) and plain CG across grid sizes.
 
-The README's V-cycle table: for each family, size and seed (3 seeds), build each
+The V-cycle tables of docs/vcycle.md: for each family, size and seed (3 seeds), build each
 preconditioner (set-up timed: stencil extraction, hierarchy, network
 inference, positive-definiteness check) and solve with
 ``learnsolve.krylov.cg`` at rtol 1e-6 on the true residual, one run each, in

@@ -82,9 +82,8 @@ def _info(args):
 
 def main(argv=None):
     """Entry point of the ``learnsolve`` command."""
-    from .bench import default_preconds
-
     from . import __version__
+    from .bench import default_preconds
 
     parser = argparse.ArgumentParser(prog="learnsolve", description=__doc__)
     parser.add_argument("--version", action="version", version=f"learnsolve {__version__}")

@@ -64,7 +64,9 @@ def test_no_import_circle_in_learnsolve():
 
 
 def _private(parts):
-    return any(part.startswith("_") and part != "__init__" for part in parts)
+    """A leading underscore marks a private name; dunders (``__init__``, ``__version__``) are not."""
+    return any(part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+               for part in parts)
 
 
 def _references(path, name=None, known=None):

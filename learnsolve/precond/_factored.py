@@ -129,7 +129,7 @@ def mic0(A, omega=0.97):
 
     ``omega = 0`` is IC(0); ``omega = 1`` preserves row sums (``L Lᵀ e = A e``).
     Values just below 1 usually give far fewer CG iterations than IC(0) on
-    diffusion problems (see the README's benchmark).
+    diffusion problems (see docs/learned-factors.md).
 
     Parameters
     ----------

@@ -133,7 +133,7 @@ def fsai_pcg_error(G, A, x: Tensor, steps: int) -> Tensor:
     Floating-point CG is a smooth function of ``G`` only over short unrolls:
     ``benchmarks/fsai_headroom.py`` finds autograd and finite differences
     agreeing at 30 steps and not at 100, and networks trained on it validated
-    worse than classical FSAI (see the README's "Learned factors").
+    worse than classical FSAI (see docs/learned-factors.md).
     """
     n = x.shape[0]
     b = coo_matmul(*A, x, n)

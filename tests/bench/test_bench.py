@@ -73,7 +73,7 @@ def test_bench_on_torch_tensors_runs_the_device_path(capsys):
 
 
 def _gpu_table():
-    """``benchmarks/gpu_table.py`` as a module (the script the README's GPU table comes from)."""
+    """``benchmarks/gpu_table.py`` as a module (the script the GPU table in docs/device.md comes from)."""
     import importlib.util
     import pathlib
 
