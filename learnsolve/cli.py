@@ -43,6 +43,17 @@ def _train(args):
         print(f"wrote {args.out} (best mean validation DCDM iterations {best:.2f}; "
               f"V-cycle alone {history[0]['val']:.2f})")
         return 0
+    if args.method == "amg":
+        from .train import AMGConfig, fit_amg
+
+        cfg = AMGConfig(seed=args.seed, **_given(
+            args, epochs="epochs", lr="lr", hidden="channels", layers="layers", minutes="minutes",
+            steps_per_epoch="samples"))
+        history = fit_amg(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        best = min(h["val"] for h in history)
+        print(f"wrote {args.out} (best mean validation PCG iterations {best:.2f}; local-Chebyshev "
+              f"start {history[0]['val']:.2f})")
+        return 0
     if args.method == "vcycle":
         from .train import VCycleConfig, fit_vcycle
 
@@ -113,8 +124,9 @@ def main(argv=None):
     b.add_argument("--strict", action="store_true", help="exit 1 if any run did not converge")
     b.set_defaults(func=_bench)
     t = sub.add_parser("train", help="train a learned factor or V-cycle (checkpoints every epoch)")
-    t.add_argument("--method", default="factor", choices=["factor", "vcycle", "dcdm"],
-                   help="GNN factor (gnn-ic*, gnn-fsai), grid V-cycle smoothers (vcycle-2d/3d) "
+    t.add_argument("--method", default="factor", choices=["factor", "vcycle", "amg", "dcdm"],
+                   help="GNN factor (gnn-ic*, gnn-fsai), grid V-cycle smoothers (vcycle-2d/3d), "
+                        "algebraic V-cycle smoothers for any sparse SPD matrix (amg-learned) "
                         "or the DCDM correction on a V-cycle (dcdm-2d/3d)")
     t.add_argument("--dim", type=int, default=2, choices=[2, 3],
                    help="grid dimension (vcycle, dcdm)")
@@ -137,7 +149,7 @@ def main(argv=None):
                    help="imitate (kind select): logistic loss against the Kaporin-optimal pattern")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--samples", type=int, default=None,
-                   help="problems (factor) or batches (vcycle) per epoch")
+                   help="problems (factor) or batches (vcycle, amg) per epoch")
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--sizes", type=lambda v: tuple(int(n) for n in v.split(",")), default=None,
                    help="factor, condiff-2d: grid sides to train on, e.g. 32,64,128")

@@ -113,7 +113,7 @@ def _entry_points():
     points = [(f"precond.{k}", v) for k, v in precond.BUILDERS.items()]
     points += [("precond.gmg", precond.gmg), ("precond.tuned", lambda A: precond.tuned("mic0")(A))]
     points += [(f"pretrained({m})", lambda A, m=m: learnsolve.pretrained(m).aspreconditioner(A))
-               for m in ("vcycle-2d", "gnn-ic1-correct", "gnn-fsai-select", "dcdm-2d")]
+               for m in ("vcycle-2d", "gnn-ic1-correct", "gnn-fsai-select", "dcdm-2d", "amg-learned")]
     points += [(f"krylov.{f}", solve(getattr(krylov, f))) for f in ("cg", "fcg", "dcdm")]
     points += [("ops.CSRMatrix", ops.CSRMatrix), ("ops.spmv", lambda A: ops.spmv(A, np.ones(A.shape[-1]))),
                ("ops.ichol0", ops.ichol0), ("ops.ichol0_shifted", ops.ichol0_shifted),
@@ -127,6 +127,8 @@ def _entry_points():
                ("ops.to_device", lambda A: ops.to_device(A, "torch")),
                ("multigrid.grid_stencil", multigrid.grid_stencil),
                ("multigrid.grid_hierarchy", multigrid.grid_hierarchy),
+               ("multigrid.aggregation_hierarchy", multigrid.aggregation_hierarchy),
+               ("precond.chebyshev_smoother", precond.chebyshev_smoother),
                ("problems.graph_features", problems.graph_features),
                ("problems.to_graph", problems.to_graph)]
     return points
@@ -161,7 +163,7 @@ def test_hostile_matrices_give_clear_errors(group, case):
 
 
 TORCH_POINTS = [("precond.jacobi", precond.jacobi), ("precond.fsai", precond.fsai),
-                ("precond.gmg", precond.gmg),
+                ("precond.gmg", precond.gmg), ("precond.amg_chebyshev", precond.amg_chebyshev),
                 ("pretrained(vcycle-2d)", lambda T: learnsolve.pretrained("vcycle-2d").aspreconditioner(T)),
                 ("krylov.cg", lambda T: krylov.cg(T, _torch().ones(T.shape[0], dtype=_torch().float64),
                                                   maxiter=20)),

@@ -10,8 +10,11 @@
   ``stack`` batches host hierarchies into torch for training, and
   ``stencil_matvec``/``stencil_rmatvec``/``shifted``/``pad_grid`` are the
   torch stencil operations (imported with torch on first use).
-- Algebraic set-up, :func:`algebraic_hierarchy`: a PyAMG hierarchy's sparse
-  levels with the same cycle.
+- Algebraic set-up: :func:`aggregation_hierarchy` (smoothed aggregation of
+  any SPD matrix from PyAMG's building blocks), :func:`classical_hierarchy`
+  (PyAMG's Ruge–Stüben levels) and :func:`algebraic_hierarchy` (a PyAMG
+  solver's levels), sparse levels with the same cycle; :func:`device_hierarchy`
+  moves one to CuPy or torch.
 - :class:`ClusterSpace`: the coefficient-cluster coarse space that keeps a
   grid cycle's iterations flat on rough high-contrast coefficients.
 - The padded grid layout: :func:`offsets`, :func:`padded_shape`,
@@ -30,7 +33,15 @@ Examples
 0
 """
 
-from ._algebraic import SparseLU, algebraic_hierarchy
+from ._algebraic import (
+    MAX_COARSE,
+    STRENGTH,
+    SparseLU,
+    aggregation_hierarchy,
+    algebraic_hierarchy,
+    classical_hierarchy,
+    device_hierarchy,
+)
 from ._clusters import (
     BLOCK,
     OMEGA,
@@ -114,7 +125,8 @@ def __getattr__(name):
 
 __all__ = [
     "BLOCK", "OMEGA", "RHO_GATE", "THETA", "ClusterSpace", "GridInterpolation", "GridOperator",
-    "Hierarchy", "Level", "NotAGrid", "SparseLU", "SparseSmoother", "algebraic_hierarchy",
+    "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
+    "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",
     "check_stencil", "cluster_labels",
     "cluster_labels_reference", "coarse_shape", "contraction", "flat_offsets", "grid_hierarchy",
     "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds", "mirror", "offsets",

@@ -1,9 +1,11 @@
 """Torch modules: message-passing layers on A's graph and the factor-predicting GNN, the learned
-V-cycle smoother, the DCDM direction correction."""
+V-cycle smoothers (grid and algebraic), the DCDM direction correction."""
 
+from .amg_smoother import AMGSmootherNet, chebyshev_coefficients
 from .dcdm import DirectionNet
 from .factor_conv import FactorConv
 from .factor_gnn import FactorGNN
 from .vcycle import SmootherNet
 
-__all__ = ["DirectionNet", "FactorConv", "FactorGNN", "SmootherNet"]
+__all__ = ["AMGSmootherNet", "DirectionNet", "FactorConv", "FactorGNN", "SmootherNet",
+           "chebyshev_coefficients"]

@@ -97,6 +97,16 @@ class CSRMatrix:
         self.shape = A.shape
         self.dtype = A.dtype
 
+    @property
+    def nnz(self):
+        return self.A.nnz
+
+    def __matmul__(self, x):
+        """``A @ x``: the compiled product for a vector of the matrix's dtype, SciPy's otherwise."""
+        if isinstance(x, np.ndarray) and x.shape == (self.shape[1],) and x.dtype == self.dtype:
+            return self.matvec(x)
+        return self.A @ x
+
     def matvec(self, x, out=None):
         """Return ``A @ x`` for a 1-D array ``x`` of the matrix's dtype."""
         A = self.A

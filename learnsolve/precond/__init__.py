@@ -3,7 +3,8 @@
 Every function takes the system matrix and returns an operator usable as
 ``M`` in ``scipy.sparse.linalg.cg`` and :func:`learnsolve.krylov.cg`, with
 ``setup_time``, ``is_linear`` and ``is_spd`` attributes.  The learned
-families (:class:`LearnedFactor`, :class:`LearnedVCycle`, :class:`LearnedDCDM`)
+families (:class:`LearnedFactor`, :class:`LearnedVCycle`, :class:`LearnedAMG`,
+:class:`LearnedDCDM`)
 are :class:`learnsolve.zoo.LearnedModel` s, loaded by
 :func:`learnsolve.pretrained`.
 """
@@ -12,6 +13,10 @@ import numpy as np
 
 from ..zoo import available, pretrained
 from ._amg import amg
+from ._amg_cycle import amg_chebyshev, amg_cycle
+from ._amg_learned import LearnedAMG
+from ._amg_smoother import chebyshev_smoother, learned_smoother, smoother_inputs
+from ._auto import auto
 from ._base import Preconditioner
 from ._basic import identity, jacobi
 from ._dcdm import LearnedDCDM
@@ -35,6 +40,9 @@ BUILDERS = {
     "fsai-adaptive": lambda A: fsai(A, "adaptive"),
     "amg-sa": lambda A: amg(A, "sa"),
     "amg-rs": lambda A: amg(A, "rs"),
+    "amg-chebyshev": amg_chebyshev,
+    "amg-chebyshev:rs": lambda A: amg_chebyshev(A, coarsening="rs"),
+    "auto": auto,
 }
 
 
@@ -51,7 +59,9 @@ def build(name, A, *, grid_shape=None):
     applies the cycle in float32 inside the float64 Krylov loop;
     ``:noclusters`` / ``:clusters`` leave out / force the coefficient-cluster
     coarse space (``clusters=False`` / ``True``); ``:nograph`` applies a device
-    cycle eagerly instead of from a CUDA graph (``graph=False``).
+    cycle eagerly instead of from a CUDA graph (``graph=False``).  The
+    algebraic cycles take ``:rs``: classical coarsening instead of aggregation
+    (``amg-chebyshev:rs``, ``amg-learned:rs``).
 
     Examples
     --------
@@ -64,9 +74,9 @@ def build(name, A, *, grid_shape=None):
     >>> learnsolve.precond.build("gmg-jacobi:float32:clusters", p.A).info["clusters"] > 0
     True
     """
+    if name in BUILDERS:
+        return BUILDERS[name](A)
     base, _, options = name.partition(":")
-    if base in BUILDERS and not options:
-        return BUILDERS[base](A)
     if base in GRID_BUILDERS:
         return GRID_BUILDERS[base](A, grid_shape, **_options(name, base, options, CYCLE_KEYWORDS))
     if base in available():
@@ -82,9 +92,10 @@ def build(name, A, *, grid_shape=None):
     )
 
 
-#: Options a grid cycle's name may carry after colons (``vcycle-2d:float32:noclusters``).
+#: Options a cycle's name may carry after colons (``vcycle-2d:float32:noclusters``, ``amg-learned:rs``).
 GRID_OPTIONS = {"float32": ("dtype", np.float32), "clusters": ("clusters", True),
-                "noclusters": ("clusters", False), "nograph": ("graph", False)}
+                "noclusters": ("clusters", False), "nograph": ("graph", False),
+                "rs": ("coarsening", "rs")}
 
 
 def _options(name, base, options, accepted):
@@ -94,16 +105,19 @@ def _options(name, base, options, accepted):
         return {}
     options = options.split(":")
     if not all(o in GRID_OPTIONS and GRID_OPTIONS[o][0] in accepted for o in options):
-        grid = sorted(GRID_BUILDERS) + [m for m in available() if pretrained(m).options]
+        cycles = sorted(GRID_BUILDERS) + [m for m in available() if pretrained(m).options]
         raise ValueError(
-            f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the grid "
-            f"cycles take options, as in 'vcycle-2d:float32' or 'vcycle-2d:noclusters' (options: "
-            f"{sorted(GRID_OPTIONS)}; grid cycles: {grid}).")
+            f"learnsolve.precond.build: {name!r} is not a preconditioner name; only the cycles "
+            f"take options, as in 'vcycle-2d:float32', 'vcycle-2d:noclusters' or 'amg-learned:rs' "
+            f"(options: {sorted(GRID_OPTIONS)}; cycles: {cycles}; each takes those that apply).")
     return dict(GRID_OPTIONS[o] for o in options)
 
 
-__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedDCDM", "LearnedFactor",
-           "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg",
+__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedAMG", "LearnedDCDM",
+           "LearnedFactor",
+           "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "amg_chebyshev",
+           "amg_cycle", "auto", "chebyshev_smoother", "learned_smoother",
            "assemble_factor", "build", "factor_inputs", "factored", "fsai", "gmg", "gnn_forward",
            "grid_cycle", "ic0", "ick", "identity", "inverse_factored", "jacobi", "jacobi_smoothers",
-           "matrix_features", "mic0", "predict_factor", "ssor", "tuned", "worse_than"]
+           "matrix_features", "mic0", "predict_factor", "smoother_inputs", "ssor", "tuned",
+           "worse_than"]

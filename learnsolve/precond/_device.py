@@ -117,7 +117,8 @@ def on_device(P, A, *, func):
     """A :class:`DevicePreconditioner` doing on ``A``'s device what host ``P`` does.
 
     ``P.recipe`` names the operation: ``('diag', d)``, ``('gtg', G)``,
-    ``('llt', L)`` or ``('identity',)``.
+    ``('llt', L)``, ``('hierarchy', H, K, sweeps)`` (an algebraic V-cycle) or
+    ``('identity',)``.
     """
     from ..ops import to_device
 
@@ -149,6 +150,18 @@ def on_device(P, A, *, func):
             return Gtd @ (Gd @ r)
     elif op == "llt":
         apply, extra = _triangular_apply(recipe[1], kind, dtype, func, P.name)
+    elif op == "hierarchy":  # an algebraic V-cycle: its sparse levels and smoothers moved over
+        from ..multigrid import device_hierarchy
+
+        _, H, K, sweeps = recipe
+        Hd = device_hierarchy(H, K, kind, device, sweeps=sweeps)
+
+        if kind == "torch":
+            def apply(r):
+                return Hd.apply(r.to(Hd.dtype)).to(r.dtype)
+        else:
+            def apply(r):
+                return Hd.apply(r.astype(Hd.dtype)).astype(r.dtype, copy=False)
     else:  # pragma: no cover - recipes are set by this package
         raise ValueError(f"{func}: unknown recipe {op!r}")
     return DevicePreconditioner(apply, P.shape, dtype, name=P.name, is_linear=P.is_linear,

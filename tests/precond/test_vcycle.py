@@ -115,10 +115,11 @@ def test_float32_cycle_by_name_keeps_the_float64_iteration_count(name):
 
 
 @pytest.mark.parametrize("name", ["ic0:float32", "vcycle-2d:float16", "ic0:noclusters",
-                                  "vcycle-2d:float32:nocluster", "dcdm-2d:noclusters"])
-def test_name_options_only_for_grid_cycles(name):
+                                  "vcycle-2d:float32:nocluster", "dcdm-2d:noclusters",
+                                  "vcycle-2d:rs", "amg-learned:float32"])
+def test_name_options_only_for_cycles(name):
     p = learnsolve.problems.poisson((16, 16))
-    with pytest.raises(ValueError, match="only the grid\\s+cycles take options.*noclusters"):
+    with pytest.raises(ValueError, match="only the cycles\\s+take options.*noclusters"):
         learnsolve.precond.build(name, p.A)
 
 

@@ -16,8 +16,9 @@ def test_every_shipped_model_loads_through_the_registry_of_its_method():
         assert isinstance(model, LearnedModel) and isinstance(model, LOADERS[model.meta["method"]])
         assert model.name == name and model.method == model.meta["method"]
         methods.add(model.method)
-    assert methods == {"factor", "vcycle", "dcdm"}
+    assert methods == {"factor", "vcycle", "amg", "dcdm"}
     assert LOADERS["vcycle"] is learnsolve.precond.LearnedVCycle
+    assert LOADERS["amg"] is learnsolve.precond.LearnedAMG
 
 
 def test_a_new_family_registers_by_subclassing(tmp_path):

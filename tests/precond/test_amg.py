@@ -1,0 +1,169 @@
+"""The algebraic V-cycle: local-Chebyshev and learned smoothers, fallbacks, devices, ``auto``."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import learnsolve
+from learnsolve import problems
+from learnsolve.multigrid import aggregation_hierarchy
+from learnsolve.nn import AMGSmootherNet
+from learnsolve.precond import amg_chebyshev, auto, chebyshev_smoother, learned_smoother
+from learnsolve.precond._amg_smoother import coefficients, network_parameters, smoother_inputs
+
+from ..helpers import iterations
+
+FAMILIES = {
+    "fem-2d": lambda: problems.fem_diffusion(80, contrast=1e5, seed=1, rhs="random"),
+    "fem-3d": lambda: problems.fem_diffusion(14, dim=3, contrast=1e4, seed=2, rhs="random"),
+    "graph": lambda: problems.graph_laplacian(8000, seed=3),
+    "poisson-3d": lambda: problems.poisson((20, 20, 20)),
+}
+
+
+@pytest.fixture(scope="module")
+def learned():
+    return learnsolve.pretrained("amg-learned")
+
+
+def random_net(seed=0, scale=0.3):
+    torch.manual_seed(seed)
+    net = AMGSmootherNet().double()
+    for prm in net.parameters():
+        torch.nn.init.normal_(prm, std=scale)
+    return net
+
+
+def test_kernels_equal_the_torch_network():
+    """Numba's features, message passing and MLP against AMGSmootherNet, and the assembled K
+    against the action training uses (K = S (g I + ½(T diag(h) + diag(h) T)) S)."""
+    A = problems.fem_diffusion(24, dim=3, contrast=1e3, seed=4).A
+    net = random_net()
+    x, edges, w, T = smoother_inputs(A)
+    g_t, h_t = net.coefficients(torch.as_tensor(x), torch.as_tensor(edges), torch.as_tensor(w))
+    g, h = coefficients(A, network_parameters(net))
+    assert np.allclose(g, g_t.detach().numpy(), rtol=1e-12)
+    assert np.allclose(h, h_t.detach().numpy(), rtol=1e-12)
+    K = learned_smoother(A, network_parameters(net))
+    s = 1 / np.sqrt(A.diagonal())
+    y = np.random.default_rng(0).standard_normal(A.shape[0])
+    reference = s * (g * (s * y) + 0.5 * (T @ (h * (s * y)) + h * (T @ (s * y))))
+    assert np.allclose(K @ y, reference, rtol=1e-12, atol=1e-14)
+    assert abs(K - K.T).max() <= 1e-14 * abs(K).max()
+
+
+def test_zero_network_is_the_local_chebyshev_smoother():
+    A = problems.fem_diffusion(20, contrast=1e2).A
+    K0 = learned_smoother(A, network_parameters(AMGSmootherNet().double()))
+    assert abs(K0 - chebyshev_smoother(A)).max() <= 1e-15 * abs(K0).max()
+    # the smoother alone converges in the A-norm: the eigenvalues of K A lie in (0, 2)
+    lam = np.linalg.eigvals((chebyshev_smoother(A) @ A).toarray()).real
+    assert 0 < lam.min() and lam.max() < 2
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_cycles_converge_in_few_iterations(family, learned):
+    p = FAMILIES[family]()
+    bound = {"fem-2d": 16, "fem-3d": 20, "graph": 20, "poisson-3d": 10}[family]
+    n_cheb = iterations(p.A, p.b, amg_chebyshev(p.A), rtol=1e-8)[0]
+    n_learned = iterations(p.A, p.b, learned.aspreconditioner(p.A), rtol=1e-8)[0]
+    assert n_cheb <= bound and n_learned <= n_cheb + 1
+
+
+def test_learned_smoother_beats_chebyshev_on_3d_meshes(learned):
+    """The trained network's gain on unseen 3D meshes (contrast 1e5): at least one iteration."""
+    p = problems.fem_diffusion(20, dim=3, contrast=1e5, seed=11, rhs="random")
+    n_cheb = iterations(p.A, p.b, amg_chebyshev(p.A))[0]
+    n_learned = iterations(p.A, p.b, learned.aspreconditioner(p.A))[0]
+    assert n_learned < n_cheb
+
+
+def test_cycle_is_symmetric_and_equals_the_scipy_reference(learned):
+    p = FAMILIES["fem-2d"]()
+    M = learned.aspreconditioner(p.A)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, p.A.shape[0]))
+    assert abs(y @ M.matvec(x) - x @ M.matvec(y)) <= 1e-12 * abs(x @ M.matvec(x))
+    H = aggregation_hierarchy(p.A)
+    K = [learned.smoother(lvl.A) for lvl in H.levels[:-1]]
+    assert np.allclose(M.matvec(x), H.with_stencils(K, K).apply(x), rtol=1e-12, atol=1e-14)
+
+
+def test_classical_coarsening_for_anisotropy(learned):
+    p = problems.anisotropic(96, eps=1e-3, theta=np.pi / 6)
+    n_sa = iterations(p.A, p.b, learned.aspreconditioner(p.A))[0]
+    M = learnsolve.precond.build("amg-learned:rs", p.A)
+    n_rs = iterations(p.A, p.b, M)[0]
+    assert M.info["coarsening"] == "rs" and M.name == "amg-learned:rs"
+    assert n_rs < 0.7 * n_sa
+
+
+def test_unusable_smoother_falls_back_with_a_warning():
+    """A network whose smoother overshoots (diagonal scaled by e²) fails the contraction check:
+    the cycle warns, takes the local-Chebyshev smoother on the same levels and converges."""
+    net = AMGSmootherNet().double()
+    with torch.no_grad():
+        net.out.bias[:] = torch.tensor([20.0, -20.0])
+    bad = learnsolve.precond.LearnedAMG("bad", net, {})
+    p = FAMILIES["fem-2d"]()
+    with pytest.warns(RuntimeWarning, match="local-Chebyshev"):
+        M = bad.aspreconditioner(p.A)
+    assert "fallback" in M.info and M.name == "amg-chebyshev"
+    assert iterations(p.A, p.b, M)[0] <= 16
+
+
+def test_indefinite_matrix_never_returns_a_wrong_solution(learned):
+    p = FAMILIES["fem-2d"]()
+    A = sp.csr_array(p.A - 0.5 * sp.diags_array(p.A.diagonal()))  # indefinite, positive diagonal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        M = learned.aspreconditioner(A)
+        x, info = learnsolve.krylov.cg(A, p.b, M=M, maxiter=200)
+    assert "fallback" in M.info
+    assert info != 0 or np.linalg.norm(p.b - A @ x) <= 1e-5 * np.linalg.norm(p.b)
+
+
+def test_bad_input_names_the_function(learned):
+    A = problems.fem_diffusion(20).A.tolil()
+    A[3, :] = 0
+    A[:, 3] = 0
+    with pytest.raises(ValueError, match="aspreconditioner.*diagonal"):
+        learned.aspreconditioner(sp.csr_array(A))
+    with pytest.raises(ValueError, match="amg_chebyshev.*coarsening"):
+        amg_chebyshev(problems.poisson((8, 8)).A, coarsening="pmis")
+    with pytest.raises(ValueError, match="symmetric"):
+        amg_chebyshev(sp.csr_array(sp.random_array((30, 30), density=0.2, random_state=0)
+                                   + 5 * sp.eye_array(30)))
+
+
+def test_small_matrix_is_solved_directly(learned):
+    p = problems.fem_diffusion(12, contrast=1e3)
+    M = learned.aspreconditioner(p.A)
+    assert M.info["levels"] == 1
+    assert iterations(p.A, p.b, M, rtol=1e-10)[0] <= 1
+
+
+def test_torch_tensors_take_the_same_iterations(learned):
+    from learnsolve.ops import to_device
+
+    p = FAMILIES["fem-2d"]()
+    host = iterations(p.A, p.b, learned.aspreconditioner(p.A), rtol=1e-8)[0]
+    T = to_device(p.A, "torch")
+    M = learned.aspreconditioner(T)
+    assert M.info["backend"] == "torch"
+    dev = iterations(T, torch.from_numpy(p.b), M, rtol=1e-8)[0]
+    assert abs(dev - host) <= 1
+
+
+def test_auto_picks_by_the_matrix_form():
+    grid = problems.diffusion(48, contrast=1e4, seed=1)
+    mesh = FAMILIES["fem-2d"]()
+    Mg, Mm = auto(grid.A), auto(mesh.A)
+    assert Mg.name == "vcycle-2d" and "grid" in Mg.info["auto"]
+    assert Mm.name == "amg-learned" and "not a grid" in Mm.info["auto"]
+    assert iterations(mesh.A, mesh.b, Mm)[0] <= 16
+    with pytest.raises(learnsolve.multigrid.NotAGrid):
+        auto(mesh.A, shape=(10, 10))
