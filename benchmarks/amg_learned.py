@@ -2,7 +2,7 @@
 real matrices.
 
 Four parts, one run, this machine (``learnsolve.bench.run_one``: CG with
-rtol 1e-6 on the true residual, x0 = 0, BLAS at one thread; each method once
+rtol 1e-6 on the true residual, x0 = 0, BLAS at one thread; every method once
 untimed at the problem's size first, then medians of ``--repeats`` runs of
 set-up + solve; hypre BoomerAMG through petsc4py on the same matrices, see
 ``learnsolve.bench.hypre_rows``):
@@ -49,7 +49,9 @@ FEM_METHODS = ("amg-learned", "amg-chebyshev", "amg-sa", "amg-rs")
 ANISO_METHODS = ("amg-learned", "amg-learned:rs", "amg-chebyshev:rs", "vcycle-2d", "amg-sa",
                  "amg-rs")
 SHARED_METHODS = ("amg-learned", "amg-chebyshev", "amg-sa")
-GRID_METHODS = ("auto", "vcycle")
+#: Medians over more runs where the compared totals differ by less than the run-to-run noise
+#: of 3 runs (± 10–20 % here): milliseconds on the shared matrices, auto against the cycle it picks.
+SMALL_REPEATS = {"shared": 15, "grids": 9}
 
 
 def fem_problems(quick):
@@ -63,11 +65,12 @@ def fem_problems(quick):
 
 
 def measure(problem, methods, repeats, hypre=True):
-    """``[Result]`` for ``methods`` on ``problem`` (one untimed run each first), plus hypre's."""
+    """``[Result]`` for ``methods`` on ``problem`` (one untimed run of each first), plus hypre's."""
     rows = []
     with blas_single_thread():
+        for m in methods:  # untimed, all methods before any timed run: compilation, caches, and
+            run_one(problem, m, repeats=1)  # the first method on a fresh matrix ran slower
         for m in methods:
-            run_one(problem, m, repeats=1)  # untimed: compilation, caches, first touch
             rows.append(run_one(problem, m, repeats=repeats))
     if hypre:
         for name, r in hypre_rows({problem.name: (problem.A, problem.b)}, repeats).items():
@@ -80,7 +83,7 @@ def measure(problem, methods, repeats, hypre=True):
 
 def table(rows, best_of=("amg-sa", "amg-rs")):
     """Markdown rows with each total over the best PyAMG total and over hypre's."""
-    lines = ["| problem | n | method | its | set-up | solve | total | / best PyAMG | / hypre | "
+    lines = ["| problem | n | method | its | set-up | solve | total | / ref | / hypre | "
              "‖b−Ax‖/‖b‖ |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for problem in dict.fromkeys(r.problem for r in rows):
         mine = [r for r in rows if r.problem == problem]
@@ -96,10 +99,11 @@ def table(rows, best_of=("amg-sa", "amg-rs")):
 
 
 def part_fem(args):
-    rows = []
+    rows, names = [], []
     for p in fem_problems(args.quick):
         rows += measure(p, FEM_METHODS, args.repeats)
-    big2d = [r for r in rows if r.problem == fem_problems(args.quick)[1].name]
+        names.append(p.name)
+    big2d = [r for r in rows if r.problem == names[1]]
     plot_convergence(big2d, args.out, rtol=1e-6)
     return rows
 
@@ -114,7 +118,7 @@ def part_shared(args):
     rows = []
     for path in expand(["shared"]):
         p = learnsolve.problems.load_matrix(path)
-        rows += measure(p, SHARED_METHODS, args.repeats, hypre=False)
+        rows += measure(p, SHARED_METHODS, max(args.repeats, SMALL_REPEATS["shared"]), hypre=False)
     return rows
 
 
@@ -128,7 +132,7 @@ def part_grids(args):
     rows = []
     for p in grids:
         cycle = f"vcycle-{len(p.grid_shape)}d"
-        rows += measure(p, ("auto", cycle), args.repeats, hypre=False)
+        rows += measure(p, ("auto", cycle), max(args.repeats, SMALL_REPEATS["grids"]), hypre=False)
     return rows
 
 
@@ -150,9 +154,10 @@ def main():
             (("vcycle-2d", "vcycle-3d") if part == "grids" else ("amg-sa", "amg-rs"))
         lines = [f"`python benchmarks/amg_learned.py --parts {part}"
                  f"{' --quick' if args.quick else ''}` on {machine_info()}; one run.", "",
-                 f"rtol 1e-6 on the true residual, x0 = 0; medians of {args.repeats} timed runs "
-                 "after one untimed run; seconds.  `/ best PyAMG` divides by the best of "
-                 f"{' and '.join(best_of)} (the column's reference in this part).", ""]
+                 f"rtol 1e-6 on the true residual, x0 = 0; medians of "
+                 f"{max(args.repeats, SMALL_REPEATS.get(part, 0))} timed runs "
+                 "after one untimed run; seconds.  `/ ref` divides by the best of "
+                 f"{' and '.join(best_of)}.", ""]
         lines += table(rows, best_of)
         with open(os.path.join(args.out, f"{part}.md"), "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -50,7 +50,7 @@ def solve(ksp, b):
     return xv.getArray().copy(), ksp.getIterationNumber(), int(ksp.getConvergedReason())
 
 
-@pytest.mark.parametrize("name", ["ic0", "jacobi", "vcycle-2d", "amg-sa"])
+@pytest.mark.parametrize("name", ["ic0", "jacobi", "vcycle-2d", "amg-sa", "amg-learned", "amg-chebyshev"])
 def test_pc_apply_equals_the_learnsolve_operator(name):
     p = learnsolve.problems.diffusion(48, contrast=1e3, seed=3)
     ksp, ctx = ksp_for(p.A, name)

@@ -67,7 +67,7 @@ from ._layout import (
     pad,
     padded_shape,
 )
-from ._stencil import NotAGrid, check_stencil, grid_stencil, stencil_to_csr
+from ._stencil import NotAGrid, check_stencil, grid_shape_of, grid_stencil, stencil_to_csr
 
 
 def grid_hierarchy(A, shape=None, *, coarsest=64, func="learnsolve.multigrid.grid_hierarchy"):
@@ -129,7 +129,8 @@ __all__ = [
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",
     "check_stencil", "cluster_labels",
     "cluster_labels_reference", "coarse_shape", "contraction", "flat_offsets", "grid_hierarchy",
-    "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds", "mirror", "offsets",
+    "grid_shape_of", "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds",
+    "mirror", "offsets",
     "pad", "padded_shape", "smoothed_basis", "smoothed_basis_reference", "stencil_to_csr", "vcycle",
     *_TORCH,
 ]

@@ -3,14 +3,15 @@
 :func:`aggregation_hierarchy` builds smoothed-aggregation levels of any SPD
 CSR matrix from PyAMG's building blocks (strength of connection, standard
 aggregation, the tentative prolongator, Jacobi prolongation smoothing) with
-the Galerkin products ``Pᵀ A P`` done here in SciPy's CSR (PyAMG's own
-solver forms them in BSR, which costs about half of its set-up on 1×1
-blocks).  :func:`algebraic_hierarchy` takes a ready PyAMG ``MultilevelSolver``
-instead.  The levels' ``A``, ``P``, ``R`` are SciPy CSR matrices, the
-smoothers sparse matrices applied by :class:`SparseSmoother`, the coarsest
-level a sparse LU; the cycle is the same :func:`vcycle` the grid levels run.
-Moving the matrices to a device (cupyx, torch) keeps the cycle: it only uses
-``@``, ``+`` and ``-``.
+the Galerkin products ``Pᵀ A P`` done here in CSR by the row-parallel
+:func:`learnsolve.ops.galerkin` (PyAMG's own solver forms them serially in
+BSR, which costs about half of its set-up on 1×1 blocks).
+:func:`algebraic_hierarchy` takes a ready PyAMG ``MultilevelSolver`` instead.
+The levels' ``A``, ``P``, ``R`` are SciPy CSR matrices, the smoothers sparse
+matrices applied by :class:`SparseSmoother`, the coarsest level a sparse LU;
+the cycle is the same :func:`vcycle` the grid levels run.  Moving the
+matrices to a device (cupyx, torch) keeps the cycle: it only uses ``@``,
+``+`` and ``-``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._validation import as_csr, positive_diagonal
+from ..ops import galerkin
 from ._hierarchy import Hierarchy, Level
 
 #: Strength-of-connection threshold of :func:`aggregation_hierarchy` (PyAMG's symmetric measure
@@ -128,7 +130,7 @@ def aggregation_hierarchy(A, *, theta=STRENGTH, max_coarse=MAX_COARSE, max_level
     ``theta``, standard aggregation, the tentative prolongator of the
     constant vector, one Jacobi prolongation-smoothing step with PyAMG's
     ``'local'`` (Gershgorin) weighting — deterministic, no eigenvalue
-    estimate — and the Galerkin product ``Pᵀ A P`` in CSR.  Coarsening stops
+    estimate — and the Galerkin product ``Pᵀ A P`` in CSR (:func:`learnsolve.ops.galerkin`).  Coarsening stops
     at ``max_coarse`` unknowns (or when a level no longer shrinks); the
     coarsest level is solved by a sparse LU.  A matrix with at most
     ``max_coarse`` rows gives one level: a direct solve.
@@ -176,8 +178,7 @@ def aggregation_hierarchy(A, *, theta=STRENGTH, max_coarse=MAX_COARSE, max_level
                                                       weighting="local"))
         R = sp.csr_array(P.T)
         levels.append(Level(A, P=P, R=R))
-        A = sp.csr_array(R @ (A @ P))
-        A.sort_indices()
+        A = galerkin(A, P, R)
     levels.append(Level(A, coarse_solver=SparseLU(A, func)))
     return Hierarchy(levels)
 

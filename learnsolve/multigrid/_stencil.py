@@ -80,12 +80,18 @@ def grid_stencil(A, shape=None, *, func="learnsolve.multigrid.grid_stencil"):
         if not candidates:
             raise NotAGrid(f"{func}: cannot infer the grid of a {n}×{n} matrix (not a square or "
                            "cube number of unknowns); pass `shape=(ny, nx)` or `(nz, ny, nx)`.")
-        for shape in candidates[:-1]:  # n = k^6: try the square, then the cube
-            try:
-                return grid_stencil(A, shape, func=func)
+        if len(candidates) > 1 and not type(A).__module__.startswith("torch"):
+            try:  # n = k^6: the quick check picks square or cube
+                shape = grid_shape_of(A, func=func)
             except NotAGrid:
-                pass
-        shape = candidates[-1]
+                shape = candidates[-1]  # the scatter below names the first bad row
+        else:
+            for shape in candidates[:-1]:
+                try:
+                    return grid_stencil(A, shape, func=func)
+                except NotAGrid:
+                    pass
+            shape = candidates[-1]
     shape = _shape_or_raise(n, shape, func)
     if type(A).__module__.startswith("torch"):
         return _grid_stencil_torch(A, shape, func), shape
@@ -99,6 +105,42 @@ def grid_stencil(A, shape=None, *, func="learnsolve.multigrid.grid_stencil"):
     if bad.any():
         raise _not_neighbours(func, int(np.flatnonzero(bad)[0]), shape)
     return S.reshape((3 ** dim,) + Pshape), shape
+
+
+def grid_shape_of(A, shape=None, *, func="learnsolve.multigrid.grid_shape_of"):
+    """The grid on which SciPy matrix ``A`` is a nearest-neighbour stencil matrix, by a quick check.
+
+    ``shape`` if given (checked), else the square or the cube grid with
+    ``A.shape[0]`` cells (the square first when both exist) whose neighbours
+    hold every nonzero of ``A``.  A pass over ``A``'s column indices, no
+    stencils (:func:`grid_stencil` extracts them).
+
+    Raises
+    ------
+    NotAGrid
+        No such grid.
+
+    Examples
+    --------
+    >>> from learnsolve.problems import poisson
+    >>> from learnsolve.multigrid import grid_shape_of
+    >>> grid_shape_of(poisson((8, 8, 8)).A), grid_shape_of(poisson((64, 8)).A, (64, 8))
+    ((8, 8, 8), (64, 8))
+    """
+    A = as_csr(A, func)
+    n = A.shape[0]
+    candidates = [_shape_or_raise(n, shape, func)] if shape is not None else infer_shapes(n)
+    if not candidates:
+        raise NotAGrid(f"{func}: cannot infer the grid of a {n}×{n} matrix (not a square or "
+                       "cube number of unknowns); pass `shape=(ny, nx)` or `(nz, ny, nx)`.")
+    for grid in candidates:
+        nz, ny, nx = (1,) * (3 - len(grid)) + grid
+        if kernels.far_rows(A.indptr, A.indices, nz, ny, nx) == 0:
+            return grid
+    raise NotAGrid(f"{func}: `A` couples cells that are not neighbours on "
+                   f"{' or '.join('×'.join(map(str, g)) for g in candidates)}; it is not a grid "
+                   "stencil matrix there (pass the right `shape`, or use a preconditioner for "
+                   "general matrices such as ic0 or amg).")
 
 
 def _grid_stencil_torch(A, shape, func):

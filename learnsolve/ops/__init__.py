@@ -15,6 +15,7 @@ from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
 from ._fsai_select import candidates, fsai_budgets, fsai_pattern, selection_mask, top_per_row
 from ._pattern import PATTERNS, fill_levels, with_fill
+from ._spgemm import galerkin, matmat
 from ._triangular import TriangularSolver, compute_levels
 
 __all__ = [
@@ -31,9 +32,11 @@ __all__ = [
     "fsai_budgets",
     "fsai_factor",
     "fsai_pattern",
+    "galerkin",
     "ichol0",
     "ichol0_shifted",
     "lookup",
+    "matmat",
     "selection_mask",
     "spmv",
     "stencil",

@@ -42,6 +42,37 @@ def nonzero_rows(S):
 
 
 @numba.njit(parallel=True, cache=True)
+def far_rows(indptr, indices, nz, ny, nx):  # pragma: no cover - jitted
+    """How many rows of CSR ``(indptr, indices)`` (sorted columns) couple a cell of the
+    ``nz × ny × nx`` grid (C order) to one that is not a neighbour: each row's columns merged
+    against its in-grid 3^d neighbours, in increasing order (no divisions)."""
+    bad = 0
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                i = (z * ny + y) * nx + x
+                p, end = indptr[i], indptr[i + 1]
+                ok = True
+                for dz in range(-1, 2):
+                    if z + dz < 0 or z + dz >= nz:
+                        continue
+                    for dy in range(-1, 2):
+                        if y + dy < 0 or y + dy >= ny:
+                            continue
+                        for dx in range(-1, 2):
+                            if x + dx < 0 or x + dx >= nx:
+                                continue
+                            c = i + (dz * ny + dy) * nx + dx
+                            if p < end and indices[p] < c:
+                                ok = False
+                            while p < end and indices[p] == c:
+                                p += 1
+                if p < end or not ok:
+                    bad += 1
+    return bad
+
+
+@numba.njit(parallel=True, cache=True)
 def residual(S, delta, b, x, r, z0, z1, Py, Px):
     """``r = b - S x`` on interior cells (``S`` cell-major; ghosts of ``r`` untouched)."""
     ny = Py - 2

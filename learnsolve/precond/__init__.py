@@ -11,10 +11,10 @@ are :class:`learnsolve.zoo.LearnedModel` s, loaded by
 
 import numpy as np
 
-from ..zoo import available, pretrained
+from ..zoo import available, pretrained, shipped
 from ._amg import amg
 from ._amg_cycle import amg_chebyshev, amg_cycle
-from ._amg_learned import LearnedAMG
+from ._amg_learned import NET_MIN_ROWS, LearnedAMG
 from ._amg_smoother import chebyshev_smoother, learned_smoother, smoother_inputs
 from ._auto import auto
 from ._base import Preconditioner
@@ -61,7 +61,8 @@ def build(name, A, *, grid_shape=None):
     coarse space (``clusters=False`` / ``True``); ``:nograph`` applies a device
     cycle eagerly instead of from a CUDA graph (``graph=False``).  The
     algebraic cycles take ``:rs``: classical coarsening instead of aggregation
-    (``amg-chebyshev:rs``, ``amg-learned:rs``).
+    (``amg-chebyshev:rs``, ``amg-learned:rs``).  A shipped model is read from its
+    weights file once per process.
 
     Examples
     --------
@@ -80,7 +81,7 @@ def build(name, A, *, grid_shape=None):
     if base in GRID_BUILDERS:
         return GRID_BUILDERS[base](A, grid_shape, **_options(name, base, options, CYCLE_KEYWORDS))
     if base in available():
-        model = pretrained(base)
+        model = shipped(base)
         kw = _options(name, base, options, model.options)
         return model.aspreconditioner(A, grid_shape, **kw) if model.grid else \
             model.aspreconditioner(A, **kw)
@@ -114,7 +115,7 @@ def _options(name, base, options, accepted):
 
 
 __all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedAMG", "LearnedDCDM",
-           "LearnedFactor",
+           "LearnedFactor", "NET_MIN_ROWS",
            "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "amg_chebyshev",
            "amg_cycle", "auto", "chebyshev_smoother", "learned_smoother",
            "assemble_factor", "build", "factor_inputs", "factored", "fsai", "gmg", "gnn_forward",

@@ -27,24 +27,24 @@ RATIO = 1 / 8
 
 
 @numba.njit(parallel=True, cache=True)
-def _row_features(indptr, indices, data, diag, x):  # pragma: no cover - jitted
+def _row_features(indptr, indices, data, s, x):  # pragma: no cover - jitted
     """``x[i] = (Σ|ã|, Σã, max|ã|, Σ max(ã, 0), Σã², log(1 + degree))`` over row ``i``'s
-    off-diagonal entries of ``Ã = D^-1/2 A D^-1/2``."""
+    off-diagonal entries of ``Ã = D^-1/2 A D^-1/2`` (``s = 1/√diag(A)``)."""
     for i in prange(indptr.size - 1):
-        s_abs = s = s_max = s_pos = s_sq = 0.0
+        s_abs = s_sum = s_max = s_pos = s_sq = 0.0
         deg = 0
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             if j == i:
                 continue
-            a = data[k] / math.sqrt(diag[i] * diag[j])
+            a = data[k] * s[i] * s[j]
             s_abs += abs(a)
-            s += a
+            s_sum += a
             s_max = max(s_max, abs(a))
             s_pos += max(a, 0.0)
             s_sq += a * a
             deg += 1
-        x[i, 0], x[i, 1], x[i, 2], x[i, 3], x[i, 4] = s_abs, s, s_max, s_pos, s_sq
+        x[i, 0], x[i, 1], x[i, 2], x[i, 3], x[i, 4] = s_abs, s_sum, s_max, s_pos, s_sq
         x[i, 5] = math.log1p(deg)
 
 
@@ -62,8 +62,8 @@ def _chebyshev(lam, ratio):  # pragma: no cover - jitted
 _CHUNK = 512  # rows per parallel task of the fused network (small buffers allocated per task)
 
 
-@numba.njit(parallel=True, cache=True)
-def _network(indptr, indices, data, diag, x, w_in, b_in, w_hid, b_hid, w_out, b_out,
+@numba.njit(parallel=True, cache=True, fastmath=True)
+def _network(indptr, indices, data, s, x, w_in, b_in, w_hid, b_hid, w_out, b_out,
              uv):  # pragma: no cover - jitted
     """``uv[i]`` = the network's output for row ``i``: its inputs ``[x_i, Σ_j w_ij x_j,
     max_j x_j0]`` (``w_ij = |ã_ij| / Σ_j |ã_ij|`` over the off-diagonal entries: one round of
@@ -85,7 +85,7 @@ def _network(indptr, indices, data, diag, x, w_in, b_in, w_hid, b_hid, w_out, b_
                 j = indices[k]
                 if j == i:
                     continue
-                w = abs(data[k]) / math.sqrt(diag[i] * diag[j]) * scale
+                w = abs(data[k]) * s[i] * s[j] * scale
                 for q in range(f):
                     z[f + q] += w * x[j, q]
                 z[2 * f] = max(z[2 * f], x[j, 0])
@@ -121,21 +121,28 @@ def _scale(x, uv, ratio, g, h):  # pragma: no cover - jitted
 
 
 @numba.njit(parallel=True, cache=True)
-def _assemble(indptr, indices, data, diag, g, h, out):  # pragma: no cover - jitted
-    """``K_ii = g_i / d_i``, ``K_ij = a_ij (h_i + h_j) / (2 d_i d_j)`` on ``A``'s pattern."""
+def _assemble(indptr, indices, data, s, g, h, out):  # pragma: no cover - jitted
+    """``K_ii = g_i / d_i``, ``K_ij = a_ij (h_i + h_j) / (2 d_i d_j)`` on ``A``'s pattern
+    (``s = 1/√d``)."""
     for i in prange(indptr.size - 1):
+        si = s[i] * s[i]
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
             if j == i:
-                out[k] = g[i] / diag[i]
+                out[k] = g[i] * si
             else:
-                out[k] = data[k] * (h[i] + h[j]) / (2.0 * diag[i] * diag[j])
+                out[k] = data[k] * (h[i] + h[j]) * (0.5 * si * s[j] * s[j])
 
 
-def row_features(A):
-    """The network's row inputs ``(n, NODE_INPUTS)`` of CSR ``A`` (positive diagonal)."""
+def _inv_sqrt_diagonal(A):
+    return 1.0 / np.sqrt(A.diagonal())
+
+
+def row_features(A, s=None):
+    """The network's row inputs ``(n, NODE_INPUTS)`` of CSR ``A`` (positive diagonal; ``s``:
+    ``1/√diag(A)`` if already at hand)."""
     x = np.empty((A.shape[0], NODE_INPUTS))
-    _row_features(A.indptr, A.indices, A.data, A.diagonal(), x)
+    _row_features(A.indptr, A.indices, A.data, _inv_sqrt_diagonal(A) if s is None else s, x)
     return x
 
 
@@ -180,17 +187,19 @@ def network_parameters(model):
             arr(model.out.bias), float(model.ratio))
 
 
-def coefficients(A, parameters=None):
-    """``(g, h)`` per row of CSR ``A`` from the network ``parameters`` (local Chebyshev without)."""
+def coefficients(A, parameters=None, s=None):
+    """``(g, h)`` per row of CSR ``A`` from the network ``parameters`` (local Chebyshev without;
+    ``s``: ``1/√diag(A)`` if already at hand)."""
     n = A.shape[0]
-    x = row_features(A)
+    s = _inv_sqrt_diagonal(A) if s is None else s
+    x = row_features(A, s)
     g, h = np.empty(n), np.empty(n)
     if parameters is None:
         _scale(x, np.zeros((n, 0)), RATIO, g, h)
         return g, h
     *weights, ratio = parameters
     uv = np.empty((n, 2))
-    _network(A.indptr, A.indices, A.data, A.diagonal(), x, *weights, uv)
+    _network(A.indptr, A.indices, A.data, s, x, *weights, uv)
     _scale(x, uv, ratio, g, h)
     return g, h
 
@@ -209,9 +218,10 @@ def learned_smoother(A, parameters=None, *, func="learnsolve.precond.learned_smo
 def smoother(A, parameters=None):
     """:func:`learned_smoother` of a float64 canonical CSR ``A`` with positive diagonal (unchecked:
     the levels of a hierarchy built from a checked matrix)."""
-    g, h = coefficients(A, parameters)
+    s = _inv_sqrt_diagonal(A)
+    g, h = coefficients(A, parameters, s)
     out = np.empty_like(A.data, dtype=np.float64)
-    _assemble(A.indptr, A.indices, A.data, A.diagonal(), g, h, out)
+    _assemble(A.indptr, A.indices, A.data, s, g, h, out)
     return sp.csr_array((out, A.indices, A.indptr), shape=A.shape)
 
 

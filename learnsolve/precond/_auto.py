@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..multigrid import NotAGrid, grid_stencil
-from ..zoo import pretrained
+from ..multigrid import NotAGrid, grid_shape_of, grid_stencil
+from ..zoo import shipped
+from ._device import device_kind
 
 
 def auto(A, shape=None):
@@ -39,16 +40,17 @@ def auto(A, shape=None):
     0
     """
     func = "learnsolve.precond.auto"
-    try:
-        _, grid = grid_stencil(A, shape, func=func)
+    try:  # SciPy: a quick pass over the column indices; device matrices: the stencils
+        grid = grid_shape_of(A, shape, func=func) if device_kind(A) is None else \
+            grid_stencil(A, shape, func=func)[1]
     except NotAGrid:
         if shape is not None:
             raise
-        P = pretrained("amg-learned").aspreconditioner(A)
+        P = shipped("amg-learned").aspreconditioner(A)
         P.info["auto"] = "not a grid stencil matrix: the learned algebraic V-cycle (amg-learned)"
         return P
     model = f"vcycle-{len(grid)}d"
-    P = pretrained(model).aspreconditioner(A, grid)
+    P = shipped(model).aspreconditioner(A, grid)
     P.info["auto"] = (f"a {len(grid)}D grid stencil matrix on {'×'.join(map(str, grid))}: the "
                       f"learned grid V-cycle ({model})")
     return P

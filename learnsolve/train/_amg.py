@@ -151,11 +151,11 @@ class TorchLevels:
 
 def validate(model, val, maxiter=300):
     """Mean PCG iterations (rtol 1e-6) of the learned algebraic cycle on ``val``
-    (``[(problem, coarsening)]``)."""
+    (``[(problem, coarsening)]``), the network on every level as in training."""
     lm = LearnedAMG("val", model, {})
     its = []
     for p, coarsening in val:
-        M = lm.aspreconditioner(p.A, coarsening=coarsening, check=False)
+        M = lm.aspreconditioner(p.A, coarsening=coarsening, check=False, min_rows=0)
         res = []
         _, info = krylov.cg(p.A, p.b, rtol=1e-6, M=M, residuals=res, maxiter=maxiter)
         its.append(len(res) - 1 if info == 0 else maxiter)

@@ -14,6 +14,7 @@ is imported (``import learnsolve`` does).
 
 from __future__ import annotations
 
+import functools
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -128,6 +129,13 @@ def require_meta(meta, keys, path):
         raise ValueError(f"learnsolve.pretrained: weights file {path!r} lacks metadata {missing}.")
 
 
+@functools.cache
+def shipped(name):
+    """:func:`pretrained` ``(name)`` read from its weights file once per process and shared: for
+    the builders that only apply it (``precond.build``, ``precond.auto``, the CLI, PETSc)."""
+    return pretrained(name)
+
+
 def pretrained(name=None, *, path=None):
     """A shipped learned preconditioner by name, or the list of names when ``name`` is None.
 
@@ -178,5 +186,5 @@ def pretrained(name=None, *, path=None):
                      "with `learnsolve train` or reinstall learnsolve.") from None
 
 
-__all__ = ["LOADERS", "LearnedModel", "available", "load_state", "load_weights", "pretrained",
+__all__ = ["LOADERS", "LearnedModel", "available", "load_state", "load_weights", "pretrained", "shipped",
            "require_meta"]

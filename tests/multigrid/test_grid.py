@@ -253,3 +253,33 @@ def test_algebraic_levels_run_the_same_cycle_as_pyamg(build):
     np.testing.assert_allclose(H.apply(p.b), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     M = sp.linalg.LinearOperator(p.A.shape, matvec=H.apply, dtype=np.float64)
     assert iterations(p.A, p.b, M)[0] <= 20
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (4, 4, 4), (8, 8), (5, 3, 4), (1, 9)])
+def test_grid_shape_of_agrees_with_the_stencil_scatter(shape):
+    """The quick neighbour check accepts exactly what ``grid_stencil`` accepts."""
+    problems, grid_stencil, grid_shape_of, NotAGrid = (learnsolve.problems, mg.grid_stencil,
+                                                       mg.grid_shape_of, mg.NotAGrid)
+    rng = np.random.default_rng(len(shape) * 10 + shape[0])
+    base = problems.poisson(shape).A
+    n = base.shape[0]
+    for trial in range(30):
+        A = sp.lil_array(base)
+        if trial % 2:
+            i, j = rng.integers(n, size=2)
+            A[i, j] = A[j, i] = -0.1
+        A = sp.csr_array(A)
+        try:
+            expected = grid_stencil(A, shape)[1]
+        except NotAGrid:
+            expected = None
+        try:
+            got = grid_shape_of(A, shape)
+        except NotAGrid:
+            got = None
+        assert got == expected
+    # inferred: 4096 = 64² = 16³; the 3D Poisson matrix is a cube stencil, not a square one
+    assert grid_shape_of(problems.poisson((16, 16, 16)).A) == (16, 16, 16)
+    assert grid_shape_of(problems.poisson((64, 64)).A) == (64, 64)
+    with pytest.raises(NotAGrid, match="grid_shape_of: `A` couples cells that are not neighbours"):
+        grid_shape_of(problems.fem_diffusion(16).A)

@@ -11,7 +11,7 @@ import learnsolve
 from learnsolve import problems
 from learnsolve.multigrid import aggregation_hierarchy
 from learnsolve.nn import AMGSmootherNet
-from learnsolve.precond import amg_chebyshev, auto, chebyshev_smoother, learned_smoother
+from learnsolve.precond import NET_MIN_ROWS, amg_chebyshev, auto, chebyshev_smoother, learned_smoother
 from learnsolve.precond._amg_smoother import coefficients, network_parameters, smoother_inputs
 
 from ..helpers import iterations
@@ -77,8 +77,18 @@ def test_learned_smoother_beats_chebyshev_on_3d_meshes(learned):
     """The trained network's gain on unseen 3D meshes (contrast 1e5): at least one iteration."""
     p = problems.fem_diffusion(20, dim=3, contrast=1e5, seed=11, rhs="random")
     n_cheb = iterations(p.A, p.b, amg_chebyshev(p.A))[0]
-    n_learned = iterations(p.A, p.b, learned.aspreconditioner(p.A))[0]
+    M = learned.aspreconditioner(p.A, min_rows=0)
+    assert M.info["network_levels"] == M.info["levels"] - 1
+    n_learned = iterations(p.A, p.b, M)[0]
     assert n_learned < n_cheb
+
+
+def test_small_levels_keep_the_chebyshev_smoother(learned):
+    """Below ``NET_MIN_ROWS`` rows the learned cycle is the Chebyshev cycle, bit for bit."""
+    p = problems.fem_diffusion(20, dim=3, contrast=1e5, seed=11, rhs="random")
+    M = learned.aspreconditioner(p.A)
+    assert p.A.shape[0] < NET_MIN_ROWS and M.info["network_levels"] == 0
+    assert np.array_equal(M.matvec(p.b), amg_chebyshev(p.A).matvec(p.b))
 
 
 def test_cycle_is_symmetric_and_equals_the_scipy_reference(learned):
@@ -88,7 +98,7 @@ def test_cycle_is_symmetric_and_equals_the_scipy_reference(learned):
     x, y = rng.standard_normal((2, p.A.shape[0]))
     assert abs(y @ M.matvec(x) - x @ M.matvec(y)) <= 1e-12 * abs(x @ M.matvec(x))
     H = aggregation_hierarchy(p.A)
-    K = [learned.smoother(lvl.A) for lvl in H.levels[:-1]]
+    K = [learned.smoother(lvl.A, NET_MIN_ROWS) for lvl in H.levels[:-1]]
     assert np.allclose(M.matvec(x), H.with_stencils(K, K).apply(x), rtol=1e-12, atol=1e-14)
 
 
@@ -110,7 +120,7 @@ def test_unusable_smoother_falls_back_with_a_warning():
     bad = learnsolve.precond.LearnedAMG("bad", net, {})
     p = FAMILIES["fem-2d"]()
     with pytest.warns(RuntimeWarning, match="local-Chebyshev"):
-        M = bad.aspreconditioner(p.A)
+        M = bad.aspreconditioner(p.A, min_rows=0)
     assert "fallback" in M.info and M.name == "amg-chebyshev"
     assert iterations(p.A, p.b, M)[0] <= 16
 
