@@ -20,7 +20,7 @@ set-up + solve; hypre BoomerAMG through petsc4py on the same matrices, see
 
 ::
 
-    python benchmarks/amg_learned.py                        # all parts (about 25 min)
+    python benchmarks/amg_learned.py                        # all parts (about 20 min)
     python benchmarks/amg_learned.py --parts fem --quick    # small sizes, a quick look
 """
 

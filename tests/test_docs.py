@@ -27,7 +27,7 @@ def test_readme_is_a_front_page():
     assert max(len(line) for line in text.splitlines()) <= 400
     # exactly the two set-up-and-go commands, and a page for each topic
     assert re.findall(r"^make (\w+)", text, flags=re.M) == ["demo", "test"]
-    for page in ("vcycle", "learned-factors", "dcdm", "device", "petsc", "fem", "benchmarks",
+    for page in ("vcycle", "amg", "learned-factors", "dcdm", "device", "petsc", "fem", "benchmarks",
                  "development"):
         assert f"(docs/{page}.md)" in text
 
