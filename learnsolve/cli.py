@@ -43,27 +43,20 @@ def _train(args):
         print(f"wrote {args.out} (best mean validation DCDM iterations {best:.2f}; "
               f"V-cycle alone {history[0]['val']:.2f})")
         return 0
-    if args.method == "amg":
-        from .train import AMGConfig, fit_amg
+    if args.method in ("amg", "vcycle"):
+        from . import train
 
-        cfg = AMGConfig(seed=args.seed, **_given(
+        amg = args.method == "amg"
+        config, fit_cycle = ((train.AMGConfig, train.fit_amg) if amg else
+                             (train.VCycleConfig, train.fit_vcycle))
+        cfg = config(seed=args.seed, **({} if amg else {"dim": args.dim}), **_given(
             args, epochs="epochs", lr="lr", hidden="channels", layers="layers", minutes="minutes",
             steps_per_epoch="samples"))
-        history = fit_amg(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        history = fit_cycle(cfg, args.out, resume=args.resume, progress=not args.quiet)
         best = min(h["val"] for h in history)
-        print(f"wrote {args.out} (best mean validation PCG iterations {best:.2f}; local-Chebyshev "
-              f"start {history[0]['val']:.2f})")
-        return 0
-    if args.method == "vcycle":
-        from .train import VCycleConfig, fit_vcycle
-
-        cfg = VCycleConfig(dim=args.dim, seed=args.seed, **_given(
-            args, epochs="epochs", lr="lr", hidden="channels", layers="layers", minutes="minutes",
-            steps_per_epoch="samples"))
-        history = fit_vcycle(cfg, args.out, resume=args.resume, progress=not args.quiet)
-        best = min(h["val"] for h in history)
-        print(f"wrote {args.out} (best mean validation PCG iterations {best:.2f} over "
-              f"{len(history) - 1} epochs)")
+        start = (f"local-Chebyshev start {history[0]['val']:.2f}" if amg else
+                 f"over {len(history) - 1} epochs")
+        print(f"wrote {args.out} (best mean validation PCG iterations {best:.2f}; {start})")
         return 0
     from .train import TrainConfig, fit
 

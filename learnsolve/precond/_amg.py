@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import scipy.sparse as sp
 
 from .._validation import as_csr, check_symmetric, positive_diagonal
@@ -54,3 +57,15 @@ def amg(A, kind="sa", cycle="V", **kwargs):
     info = {"levels": len(ml.levels), "operator_complexity": float(ml.operator_complexity())}
     return Preconditioner(M.matvec, A.shape, A.dtype, name=f"amg-{kind}",
                           setup_time=t[0], info=info)
+
+
+def sa_fallback(A, why, func, t0):
+    """Warn that ``func``'s cycle is unusable (``why``) and return PyAMG SA for ``A`` instead, with
+    ``info["fallback"]`` and its set-up time counted from ``t0`` (the multigrid cycles' last
+    resort)."""
+    warnings.warn(f"{func}: {why}; falling back to PyAMG smoothed aggregation.", RuntimeWarning,
+                  stacklevel=4)
+    P = amg(A, "sa")
+    P.info["fallback"] = why
+    P.setup_time = time.perf_counter() - t0
+    return P

@@ -29,7 +29,7 @@ from ..multigrid import (
     classical_hierarchy,
     contraction,
 )
-from ._amg import amg
+from ._amg import sa_fallback
 from ._amg_smoother import smoother as level_smoother
 from ._base import Preconditioner
 from ._device import accepts_device
@@ -125,12 +125,7 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
         if not rho < RHO_FAIL:
             why = (f"the algebraic V-cycle is not a convergent SPD preconditioner for this matrix "
                    f"(estimated ρ(I − M A) = {rho:.3g})")
-            warnings.warn(f"{func}: {why}; falling back to PyAMG smoothed aggregation.",
-                          RuntimeWarning, stacklevel=3)
-            P = amg(A, "sa")
-            P.info["fallback"] = why
-            P.setup_time = time.perf_counter() - t0
-            return P
+            return sa_fallback(A, why, func, t0)
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(fast.apply, A.shape, np.float64, name=name, info=info)
     P.hierarchy = H

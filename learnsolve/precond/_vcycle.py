@@ -31,7 +31,7 @@ from ..multigrid import (
     mirror,
 )
 from ..zoo import LearnedModel, load_state, require_meta
-from ._amg import amg
+from ._amg import sa_fallback
 from ._base import Preconditioner
 from ._device import (
     DevicePreconditioner,
@@ -140,12 +140,7 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
         why = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
                f"(estimated ρ(I − M A) = {rho:.3g})")
         if kind is None:
-            warnings.warn(f"{func}: {why}; falling back to PyAMG smoothed aggregation.",
-                          RuntimeWarning, stacklevel=3)
-            P = amg(A, "sa")
-            P.info["fallback"] = why
-            P.setup_time = time.perf_counter() - t0
-            return P
+            return sa_fallback(A, why, func, t0)
         warnings.warn(f"{func}: {why}; falling back to Jacobi on the device.", RuntimeWarning,
                       stacklevel=3)
         inv_d = (1.0 / diag).reshape(-1)

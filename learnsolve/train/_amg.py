@@ -18,7 +18,6 @@ larger, unseen problems of each family.  Checkpoints every epoch,
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from .. import __version__, krylov, problems
 from ..multigrid import aggregation_hierarchy, classical_hierarchy
 from ..nn import AMGSmootherNet
 from ..precond import LearnedAMG, smoother_inputs
-from ._loop import fit_epochs, optimizer_step
+from ._loop import fit_epochs, optimizer_step, start_run, write_weights
 
 FAMILIES = ("fem-2d", "fem-3d", "anisotropic", "graph")
 
@@ -167,9 +166,7 @@ def save(path, model, cfg, extra):
             "layers": cfg.layers, "inputs": model.inputs_, "ratio": model.ratio,
             "family": "sparse-spd", "version": __version__, "dtype": "float64",
             "config": dataclasses.asdict(cfg), **extra}
-    tmp = path + ".tmp"
-    torch.save({"meta": meta, "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    write_weights(path, meta, model.state_dict())
 
 
 def fit_amg(cfg, out, *, resume=False, progress=True):
@@ -177,11 +174,7 @@ def fit_amg(cfg, out, *, resume=False, progress=True):
 
     Returns the history (list of dicts per epoch).
     """
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    model = AMGSmootherNet(hidden=cfg.hidden, layers=cfg.layers).double()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
+    model, opt, rng = start_run(cfg, lambda: AMGSmootherNet(hidden=cfg.hidden, layers=cfg.layers))
     val = validation_set(cfg)
 
     def step():

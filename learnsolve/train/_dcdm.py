@@ -32,7 +32,7 @@ import torch
 
 from .. import __version__, krylov, multigrid
 from ..nn import DirectionNet
-from ._loop import fit_epochs, optimizer_step
+from ._loop import fit_epochs, optimizer_step, write_weights
 from ._vcycle import sample_problem
 from ._vcycle import validation_set as vcycle_validation_set
 
@@ -176,9 +176,7 @@ def save(path, net, base, cfg, extra):
                        "config": bm.get("config", {})}, **extra}
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     state.update({f"vcycle.{k}": v.float() for k, v in base.model.state_dict().items()})
-    tmp = path + ".tmp"
-    torch.save({"meta": meta, "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    write_weights(path, meta, state)
 
 
 def fit_dcdm(cfg, out, *, resume=False, progress=True):

@@ -1,4 +1,5 @@
-"""The epoch loop shared by the V-cycle and DCDM fits: checkpoints, resume, selection, budget."""
+"""The epoch loop shared by the fits (V-cycle, algebraic smoother, DCDM): checkpoints, resume,
+selection, budget; their set-up and weights files."""
 
 from __future__ import annotations
 
@@ -65,6 +66,23 @@ def fit_epochs(model, opt, rng, cfg, ckpt, *, step, validate, resume=False, prog
     if bar is not None:
         bar.close()
     return history, best, (time.perf_counter() - t_start) / 60
+
+
+def start_run(cfg, make_model):
+    """``(model, optimizer, rng)`` for a fit: torch seeded with ``cfg.seed`` and limited to
+    ``cfg.threads``, ``make_model()`` in float64, Adam at ``cfg.lr``, a NumPy generator."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    model = make_model().double()
+    return model, torch.optim.Adam(model.parameters(), lr=cfg.lr), np.random.default_rng(cfg.seed)
+
+
+def write_weights(path, meta, state_dict):
+    """Write a weights file (``{"meta", "state_dict"}``) atomically: a temporary file, then a
+    rename, so an interrupted write never leaves a half file under ``path``."""
+    tmp = path + ".tmp"
+    torch.save({"meta": meta, "state_dict": state_dict}, tmp)
+    os.replace(tmp, path)
 
 
 def optimizer_step(opt, params, loss):

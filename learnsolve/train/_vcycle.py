@@ -12,7 +12,6 @@ grids, seeds unseen), the configuration saved in the weights file.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import torch
 from .. import __version__, krylov, multigrid, problems
 from ..nn import SmootherNet
 from ._fit import draw_problem
-from ._loop import fit_epochs, optimizer_step
+from ._loop import fit_epochs, optimizer_step, start_run, write_weights
 
 
 @dataclasses.dataclass
@@ -98,9 +97,7 @@ def save(path, model, cfg, extra):
     meta = {"method": "vcycle", "kind": f"{cfg.dim}d", "dim": cfg.dim, "channels": cfg.hidden,
             "layers": cfg.layers, "nu": cfg.nu, "family": f"grid-diffusion-{cfg.dim}d",
             "version": __version__, "dtype": "float32", "config": dataclasses.asdict(cfg), **extra}
-    tmp = path + ".tmp"
-    torch.save({"meta": meta, "state_dict": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    write_weights(path, meta, model.state_dict())
 
 
 def fit_vcycle(cfg, out, *, resume=False, progress=True):
@@ -108,11 +105,7 @@ def fit_vcycle(cfg, out, *, resume=False, progress=True):
 
     Returns the history (list of dicts per epoch).
     """
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    model = SmootherNet(cfg.dim, cfg.hidden, cfg.layers).double()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
+    model, opt, rng = start_run(cfg, lambda: SmootherNet(cfg.dim, cfg.hidden, cfg.layers))
     val = validation_set(cfg)
 
     def step():
