@@ -80,6 +80,16 @@ def _rho(A, H):
     return contraction(CSRMatrix(A).matvec, H.apply, e)
 
 
+def _warn_if_row_sums_vanish(A, func):
+    """Warn when every row of ``A`` sums to zero: ``A 1 = 0``, a singular matrix (pure Neumann, an
+    ungrounded graph Laplacian) that no SPD preconditioner makes solvable for every ``b``."""
+    if A.shape[0] > 1 and np.abs(A @ np.ones(A.shape[0])).max() <= 1e-10 * A.diagonal().max():
+        warnings.warn(f"{func}: the rows of `A` sum to zero, so `A` is singular (constants are in "
+                      "its null space: a pure-Neumann problem or an ungrounded graph Laplacian); "
+                      "CG converges only if `b` sums to zero — pin one value or add a Dirichlet "
+                      "condition.", RuntimeWarning, stacklevel=4)
+
+
 @accepts_device("hierarchy")
 def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_COARSE, sweeps=1,
               check=True, name="amg-chebyshev", func="learnsolve.precond.amg_chebyshev", info=None):
@@ -92,7 +102,9 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
     set-up estimates ``ρ(I − M A)`` (4 power steps in the ``A``-norm); at
     ``RHO_FAIL`` or above it warns and falls back: a learned smoother to the
     local-Chebyshev one on the same levels, that one to PyAMG smoothed
-    aggregation (``info["fallback"]`` says why).
+    aggregation (``info["fallback"]`` says why).  A matrix whose rows all sum
+    to zero (singular: pure Neumann) gets a warning; CG then stops with
+    ``info != 0`` unless ``b`` sums to zero.
     """
     t0 = time.perf_counter()
     if coarsening not in COARSENINGS:
@@ -101,6 +113,7 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
     check_symmetric(A, func)
     positive_diagonal(A, func)
     A = A.astype(np.float64) if A.dtype != np.float64 else A
+    _warn_if_row_sums_vanish(A, func)
     learned = smoother is not None
     fast, H, K = amg_hierarchy(A, smoother or level_smoother, coarsening=coarsening,
                                theta=theta, max_coarse=max_coarse, sweeps=sweeps, func=func)

@@ -136,6 +136,23 @@ def test_indefinite_matrix_never_returns_a_wrong_solution(learned):
     assert info != 0 or np.linalg.norm(p.b - A @ x) <= 1e-5 * np.linalg.norm(p.b)
 
 
+def test_pure_neumann_matrix_warns_and_never_reports_convergence(learned):
+    """Singular ``A`` (rows summing to zero): a warning at set-up; neither our CG nor SciPy's
+    reports convergence for a right-hand side with a null-space component."""
+    import scipy.sparse.linalg as spla
+
+    A0 = sp.csr_array(problems.fem_diffusion(60, contrast=1e3, seed=1).A)
+    W = sp.csr_array(abs(A0 - sp.diags_array(A0.diagonal())))
+    A = sp.csr_array(sp.diags_array(np.asarray(W.sum(axis=1)).ravel()) - W)  # A 1 = 0
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    for build in (lambda: learned.aspreconditioner(A, min_rows=0), lambda: amg_chebyshev(A)):
+        with pytest.warns(RuntimeWarning, match="rows of `A` sum to zero, so `A` is singular"):
+            M = build()
+        for solve in (learnsolve.krylov.cg, spla.cg):
+            x, info = solve(A, b, M=M, maxiter=200)
+            assert info != 0 and np.linalg.norm(b - A @ x) > 1e-3 * np.linalg.norm(b)
+
+
 def test_bad_input_names_the_function(learned):
     A = problems.fem_diffusion(20).A.tolil()
     A[3, :] = 0
