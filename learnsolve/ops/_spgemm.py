@@ -60,7 +60,7 @@ def _matmat(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, n_cols, chunks,
             t += b_ptr[a_idx[p] + 1] - b_ptr[a_idx[p]]
         bound[i + 1] = min(t, n_cols)
     base = np.cumsum(bound)
-    scratch_idx = np.empty(base[-1], a_idx.dtype)
+    scratch_idx = np.empty(base[-1], b_idx.dtype)
     scratch_val = np.empty(base[-1], np.float64)
     first = np.empty(n, np.int64)
     counts = np.zeros(n + 1, np.int64)
@@ -76,7 +76,7 @@ def _matmat(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, n_cols, chunks,
             counts[i + 1] = end - k
             k = end
     ptr = np.cumsum(counts)
-    idx = np.empty(ptr[-1], a_idx.dtype)
+    idx = np.empty(ptr[-1], b_idx.dtype)
     val = np.empty(ptr[-1], np.float64)
     for i in numba.prange(n):
         m = counts[i + 1]
@@ -120,7 +120,8 @@ def matmat(A, B, *, sort=True):
                          "`A` needs as many columns as `B` has rows.")
     ptr, idx, val = _matmat(A.indptr, A.indices, A.data, B.indptr, B.indices, B.data,
                             B.shape[1], 4 * numba.get_num_threads(), sort)
-    return sp.csr_array((val, idx, ptr.astype(idx.dtype, copy=False)),
+    index = np.int64 if max(ptr[-1], B.shape[1]) > np.iinfo(np.int32).max else np.int32
+    return sp.csr_array((val, idx.astype(index, copy=False), ptr.astype(index, copy=False)),
                         shape=(A.shape[0], B.shape[1]))
 
 

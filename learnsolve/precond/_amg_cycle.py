@@ -65,12 +65,17 @@ def amg_hierarchy(A, smoother, *, coarsening="sa", theta=None, max_coarse=MAX_CO
     else:
         H = classical_hierarchy(A, theta=0.25 if theta is None else theta, max_coarse=max_coarse,
                                 func=func)
-    K = [smoother(lvl.A) for lvl in H.levels[:-1]]
+    fast, K = _smoothed(H, smoother, sweeps)
+    return fast, H, K
+
+
+def _smoothed(H, smoother, sweeps):
+    """``(compiled copy of H with smoother(A_l) on every level but the coarsest, [K_l])``."""
     from ..ops import CSRMatrix
 
+    K = [smoother(lvl.A) for lvl in H.levels[:-1]]
     Kc = [CSRMatrix(k) for k in K]
-    fast = _compiled(H).with_stencils(Kc, Kc, sweeps=sweeps)
-    return fast, H, K
+    return _compiled(H).with_stencils(Kc, Kc, sweeps=sweeps), K
 
 
 def _rho(A, H):
@@ -127,11 +132,7 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
                    f"(estimated ρ(I − M A) = {rho:.3g})")
             warnings.warn(f"{func}: {why}; falling back to the local-Chebyshev smoother on the same "
                           "levels.", RuntimeWarning, stacklevel=3)
-            K = [level_smoother(lvl.A) for lvl in H.levels[:-1]]
-            from ..ops import CSRMatrix
-
-            Kc = [CSRMatrix(k) for k in K]
-            fast = _compiled(H).with_stencils(Kc, Kc, sweeps=sweeps)
+            fast, K = _smoothed(H, level_smoother, sweeps)
             info["fallback"] = why
             name = "amg-chebyshev"
             rho = _rho(A, fast)
