@@ -94,23 +94,35 @@ class GridOperator(GridLevel):
         d = self.S[len(self.delta) // 2]
         return np.where(d > 0, omega / np.where(d > 0, d, 1.0), 0.0)[:, None]
 
+    def mirror_of(self, live):
+        """For offsets ``live`` (indices into the ``m`` offsets, closed under ``o → −o``): the
+        position in ``live`` of each one's mirror."""
+        where = np.full(len(self.delta), -1, dtype=np.int64)
+        where[live] = np.arange(len(live))
+        return where[mirror(self.dim)[live]]
+
     def smoothers(self, K, KT=None, sweeps=1):
-        """``(pre, post)`` smoothers for a cell-major smoother stencil ``K``: ``(N, m)``, or
-        ``(N, 1)`` for the centre alone; ``KT``, when given, is ``Kᵀ``'s (``(N, m)``)."""
+        """``(pre, post)`` smoothers for a cell-major smoother stencil ``K``: ``(N, m)`` (every
+        offset), ``(N, a)`` (the ``a`` offsets of this level's pattern, :attr:`active`), or
+        ``(N, 1)`` for the centre alone; ``KT``, when given, is ``Kᵀ``'s, of ``K``'s shape."""
         K = np.ascontiguousarray(K)
-        if K.ndim != 2 or K.shape[0] != self.S.shape[1] or K.shape[1] not in (1, len(self.delta)):
+        widths = {1: None, len(self.delta): np.arange(len(self.delta)), len(self.active): self.active}
+        if K.ndim != 2 or K.shape[0] != self.S.shape[1] or K.shape[1] not in widths:
             raise ValueError(f"learnsolve.multigrid: a host grid smoother stencil is cell-major "
-                             f"({self.S.shape[1]}, {len(self.delta)}) or ({self.S.shape[1]}, 1); "
+                             f"({self.S.shape[1]}, {len(self.delta)}), ({self.S.shape[1]}, "
+                             f"{len(self.active)}) (A's pattern) or ({self.S.shape[1]}, 1); "
                              f"got shape {K.shape}.")
         if K.shape[1] == 1:  # a diagonal smoother is its own transpose
             delta = np.zeros(1, dtype=np.int64)  # the centre offset
             return (StencilSmoother(self, K, delta, sweeps),
                     StencilSmoother(self, K, delta, sweeps))
+        live = widths[K.shape[1]]
+        delta = np.ascontiguousarray(self.delta[live])
         if KT is None:
             KT = np.zeros_like(K)
-            kernels.transpose_stencil(K, self.delta, mirror(self.dim), KT, *self.bounds)
-        return (StencilSmoother(self, K, self.delta, sweeps),
-                StencilSmoother(self, np.ascontiguousarray(KT), self.delta, sweeps))
+            kernels.transpose_stencil(K, delta, self.mirror_of(live), KT, *self.bounds)
+        return (StencilSmoother(self, K, delta, sweeps),
+                StencilSmoother(self, np.ascontiguousarray(KT), delta, sweeps))
 
 
 class StencilSmoother:

@@ -7,7 +7,16 @@ import scipy.sparse as sp
 
 from .._validation import as_csr, check_torch_sparse
 from ..ops import stencil as kernels
-from ._layout import infer_shapes, interior, interior_slices, offsets, padded_shape
+from ._layout import (
+    flat_offsets,
+    infer_shapes,
+    interior,
+    interior_slices,
+    loop_bounds,
+    mirror,
+    offsets,
+    padded_shape,
+)
 
 
 class NotAGrid(ValueError):
@@ -172,6 +181,11 @@ def _grid_stencil_torch(A, shape, func):
     return S.reshape((3 ** dim, Pz, Py, Px))
 
 
+def _not_positive(func):
+    return ValueError(f"{func}: `A` has a non-positive diagonal entry; a V-cycle needs an SPD "
+                      "matrix.")
+
+
 def check_stencil(S, shape, func):
     """Raise ``ValueError`` unless padded stencils ``S`` are symmetric with a positive diagonal.
 
@@ -185,9 +199,20 @@ def check_stencil(S, shape, func):
     padded = tuple(S.shape[1:])
     inner = interior_slices(dim, padded)
     diag = S[(m // 2,) + inner]
+    if isinstance(S, np.ndarray):  # one numba pass on the host
+        bounds = loop_bounds(shape)
+        out = np.zeros(((bounds[1] - bounds[0]) * (bounds[2] - 2), 3))
+        kernels.stencil_defects(S.reshape(m, -1), flat_offsets(shape), mirror(dim), *bounds, out)
+        asym, scale, low = out[:, 0].max(), out[:, 1].max(), out[:, 2].min()
+        if not low > 0:
+            raise _not_positive(func)
+        if asym > 1e-10 * scale:
+            raise ValueError(f"{func}: `A` is not symmetric (max |A - A^T| = {asym:.3g}, max |A| = "
+                             f"{scale:.3g}); symmetrize it, e.g. (A + A.T) / 2, or use a solver "
+                             "for nonsymmetric systems.")
+        return diag
     if not bool((diag > 0).all()):
-        raise ValueError(f"{func}: `A` has a non-positive diagonal entry; a V-cycle needs an SPD "
-                         "matrix.")
+        raise _not_positive(func)
     scale = float(abs(S).max())
     for k, o in enumerate(offs):
         other = S[(m - 1 - k,) + interior_slices(dim, padded, o)]

@@ -31,6 +31,12 @@ def scaled_stencil(S, dim):
     return torch.stack(out, 1), inv
 
 
+def live_offsets(S):
+    """``(m,)`` bool: the offsets where padded stencils ``S`` (B, m, Pz, Py, Px) are nonzero
+    somewhere (the rows a :class:`learnsolve.multigrid.GridOperator` keeps as ``active``)."""
+    return (S != 0).flatten(2).any(-1).any(0)
+
+
 class SmootherNet(torch.nn.Module):
     """Per-cell MLP: scaled stencil (3^d − 1 values) → smoother stencil (3^d values).
 
@@ -44,6 +50,10 @@ class SmootherNet(torch.nn.Module):
         Hidden layers.
     omega : float
         Jacobi damping the output is a correction of.
+    pattern : bool
+        Keep ``K`` on ``A``'s pattern: offsets where a level's stencils are zero
+        everywhere (the corners of a 5/7-point fine matrix) get no smoother entry,
+        so the fine-level smoothing reads 5/7 values per cell instead of 9/27.
 
     Examples
     --------
@@ -58,11 +68,12 @@ class SmootherNet(torch.nn.Module):
     (torch.Size([1, 9, 1, 10, 10]), 0.1625)
     """
 
-    def __init__(self, dim, hidden=32, layers=2, omega=0.65):
+    def __init__(self, dim, hidden=32, layers=2, omega=0.65, pattern=False):
         super().__init__()
         self.dim = int(dim)
         m = len(offsets(self.dim))
         self.omega = float(omega)
+        self.pattern = bool(pattern)
         sizes = [m - 1] + [hidden] * layers
         mods = []
         for a, b in zip(sizes[:-1], sizes[1:]):
@@ -90,6 +101,8 @@ class SmootherNet(torch.nn.Module):
         feats = torch.cat([Sh[:, :c], Sh[:, c + 1:]], 1).movedim(1, -1)
         kappa = self._mlp(feats.to(next(self.parameters()).dtype)).to(S.dtype).movedim(-1, 1)
         kappa = kappa + self.omega * F.one_hot(torch.tensor(c), m).to(S.device, S.dtype).view(1, m, 1, 1, 1)
+        if self.pattern:  # no entry where the level's stencils are zero on every cell
+            kappa = kappa * live_offsets(S).to(S.dtype).view(1, m, 1, 1, 1)
         inner = interior_slices(dim, tuple(S.shape[-3:]))
         out = []
         for k, o in enumerate(offs):

@@ -27,8 +27,8 @@ class VCycleConfig:
     """Everything that defines a V-cycle training run (saved inside the weights file)."""
 
     dim: int = 2
-    hidden: int = 32
-    layers: int = 2
+    hidden: int = 16
+    layers: int = 1
     nu: int = 1
     lr: float = 2e-3
     epochs: int = 60
@@ -42,6 +42,7 @@ class VCycleConfig:
     val_size: int | None = None  # 128 in 2D, 24 in 3D
     seed: int = 0
     minutes: float = 20.0
+    pattern: bool = True  # the smoother on A's pattern (5/7 points on the fine grid)
 
     def __post_init__(self):
         if self.sizes is None:
@@ -95,7 +96,8 @@ def validate(model, cfg, val):
 
 def save(path, model, cfg, extra):
     meta = {"method": "vcycle", "kind": f"{cfg.dim}d", "dim": cfg.dim, "channels": cfg.hidden,
-            "layers": cfg.layers, "nu": cfg.nu, "family": f"grid-diffusion-{cfg.dim}d",
+            "layers": cfg.layers, "nu": cfg.nu, "pattern": cfg.pattern,
+            "family": f"grid-diffusion-{cfg.dim}d",
             "version": __version__, "dtype": "float32", "config": dataclasses.asdict(cfg), **extra}
     write_weights(path, meta, model.state_dict())
 
@@ -105,7 +107,8 @@ def fit_vcycle(cfg, out, *, resume=False, progress=True):
 
     Returns the history (list of dicts per epoch).
     """
-    model, opt, rng = start_run(cfg, lambda: SmootherNet(cfg.dim, cfg.hidden, cfg.layers))
+    model, opt, rng = start_run(cfg, lambda: SmootherNet(cfg.dim, cfg.hidden, cfg.layers,
+                                                               pattern=cfg.pattern))
     val = validation_set(cfg)
 
     def step():
@@ -124,7 +127,7 @@ def fit_vcycle(cfg, out, *, resume=False, progress=True):
     history, best, minutes = fit_epochs(model, opt, rng, cfg, out + ".ckpt", step=step,
                                         validate=lambda: validate(model, cfg, val), resume=resume,
                                         progress=progress, desc=f"vcycle-{cfg.dim}d")
-    final = SmootherNet(cfg.dim, cfg.hidden, cfg.layers)
+    final = SmootherNet(cfg.dim, cfg.hidden, cfg.layers, pattern=cfg.pattern)
     final.load_state_dict({k: v.float() for k, v in best[1].items()})
     save(out, final, cfg, {"best_epoch": best[2], "val_iterations": best[0],
                            "train_minutes": round(minutes, 2)})

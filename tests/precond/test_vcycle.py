@@ -21,6 +21,44 @@ def test_gmg_in_scipy_cg(shape):
     assert iterations(p.A, p.b, M)[0] <= 12
 
 
+@pytest.mark.parametrize("name", ["gmg-jacobi", "vcycle-2d"])
+def test_setup_times_name_every_stage_and_add_up_to_the_setup(name):
+    p = learnsolve.problems.diffusion(96, contrast=1e4, seed=1)
+    M = learnsolve.precond.build(name, p.A)
+    st = M.info["setup_times"]
+    assert {"stencil", "checks", "hierarchy", "smoothers", "check", "clusters"} <= set(st)
+    assert all(v >= 0 for v in st.values())
+    assert sum(st.values()) <= 1e3 * M.setup_time + 1.0  # milliseconds, rounded to 0.1
+
+
+def test_guard_gives_jacobi_to_coarse_levels_whose_smoother_diverges():
+    p = learnsolve.problems.diffusion(64, contrast=1e4, seed=3)
+    model = learnsolve.pretrained("vcycle-2d")
+    H = mg.grid_hierarchy(p.A, p.grid_shape)
+    K, KT = model.smoothers(H)
+    K[1], KT[1] = 6.0 * K[1], 6.0 * KT[1]  # level 1's smoother now overshoots: ‖I − K A‖_A > 1
+    H.with_stencils(K, KT)
+    e = np.random.default_rng(0).standard_normal(p.n)
+    assert not mg.contraction(lambda v: p.A @ v, H.apply, e, steps=8) < 1
+    assert learnsolve.precond.guard_smoothers(H, 0.65) == [1]
+    assert H.levels[1].presmoother.K.shape[1] == 1  # damped Jacobi, centre only
+    assert H.levels[2].presmoother.K.shape[1] == 9  # the learned smoothers that contract stay
+    assert mg.contraction(lambda v: p.A @ v, H.apply, e, steps=8) < 0.95  # convergent again
+    # the learned cycle reports what it guarded; on a smooth field nothing is
+    M = model.aspreconditioner(learnsolve.problems.diffusion(64, variance=2.0, seed=3).A)
+    assert M.info["guarded_levels"] == [] and "guard" in M.info["setup_times"]
+
+
+@pytest.mark.slow
+def test_rough_3d_field_keeps_the_learned_cycle():
+    """On rough 3D contrast-1e4 fields the learned smoothers of the second and third levels
+    diverge (‖I − K A‖ up to 4); guarded, the cycle converges without the SA fallback."""
+    p = learnsolve.problems.diffusion(48, dim=3, contrast=1e4, seed=0)
+    M = learnsolve.pretrained("vcycle-3d").aspreconditioner(p.A)
+    assert M.name == "vcycle-3d" and M.info["guarded_levels"] and M.info["rho"] < 0.8
+    assert iterations(p.A, p.b, M)[0] <= 16
+
+
 def test_divergent_smoother_falls_back_to_amg_with_warning():
     p = learnsolve.problems.poisson((32, 32))
     with pytest.warns(RuntimeWarning, match="falling back to PyAMG smoothed aggregation"):
@@ -42,13 +80,20 @@ def test_host_smoothers_are_the_networks_forward(name, p):
     assert len(K) == len(H) - 1
     for lvl, k, kt in zip(H.levels, K, KT):
         S = torch.from_numpy(lvl.A.stencil().astype(np.float32))[None]
+        m = S.shape[1]
         with torch.no_grad():
-            ref = np.ascontiguousarray(model.model.smoother(S)[0].reshape(k.shape[::-1]).numpy().T)
-        assert k.dtype == np.float32 and np.array_equal(k, ref)  # cell-major (N, m)
+            full = model.model.smoother(S)[0].reshape(m, -1).numpy().T  # cell-major (N, m)
+        # the shipped models keep K on A's pattern: the offsets of lvl.A.active, zero elsewhere
+        live = lvl.A.active if model.model.pattern else np.arange(m)
+        assert not full[:, np.setdiff1d(np.arange(m), live)].any()
+        ref = np.ascontiguousarray(full[:, live])
+        assert k.dtype == np.float32 and np.array_equal(k, ref)
         ref_t = np.zeros_like(ref)
-        learnsolve.ops.stencil.transpose_stencil(ref, lvl.A.delta, mg.mirror(lvl.A.dim), ref_t,
-                                                 *lvl.A.bounds)
+        learnsolve.ops.stencil.transpose_stencil(ref, lvl.A.delta[live], lvl.A.mirror_of(live),
+                                                 ref_t, *lvl.A.bounds)
         assert np.array_equal(kt, ref_t)
+    dim = len(p.grid_shape)
+    assert K[0].shape[1] == 2 * dim + 1 and K[1].shape[1] == 3 ** dim  # 5/7 points, then 9/27
 
 
 def test_pretrained_vcycle_2d_iterations_do_not_grow():
@@ -129,7 +174,7 @@ def test_bad_cycle_arguments_name_the_function():
         learnsolve.precond.gmg(p.A, dtype=np.float16)
     with pytest.raises(ValueError, match=r"`graph=True` .* needs a\s+cupyx or torch CUDA matrix"):
         learnsolve.pretrained("vcycle-2d").aspreconditioner(p.A, graph=True)
-    with pytest.raises(ValueError, match=r"`A` must be symmetric"):
+    with pytest.raises(ValueError, match=r"gmg: `A` is not symmetric \(max \|A - A\^T\| = 4"):
         N = p.A.tolil()
         N[0, 1] = 3.0
         learnsolve.precond.gmg(N.tocsr())

@@ -49,6 +49,23 @@ def test_diffusion_piecewise_contrast_and_harmonic_faces():
     assert np.allclose((p.A @ np.ones(p.n))[interior.ravel()], 0, atol=1e-9)
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_grid_inclusions_spd_deterministic_and_inside_the_disks(dim):
+    n = 40 if dim == 2 else 12
+    p1 = problems.grid_inclusions(n, dim=dim, contrast=1e5, seed=3)
+    p2 = problems.grid_inclusions(n, dim=dim, contrast=1e5, seed=3)
+    assert abs(p1.A - p2.A).max() == 0 and np.array_equal(p1.b, p2.b) and _is_spd(p1.A)
+    assert abs(p1.A - problems.grid_inclusions(n, dim=dim, contrast=1e5, seed=4).A).max() > 0
+    centres, radii = problems.inclusions(dim, seed=3)
+    k = p1.coeff
+    cell = np.unravel_index(np.argmax(k), k.shape)  # a cell inside: its centre lies in a disk
+    x = (np.array(cell) + 0.5) / n
+    assert k[cell] == 1e5 and (((centres - x) ** 2).sum(1) < radii ** 2).any()
+    assert set(np.unique(k)) == {1.0, 1e5} and p1.grid_shape == (n,) * dim
+    with pytest.raises(ValueError, match="grid_inclusions: `contrast` must be >= 1"):
+        problems.grid_inclusions(8, contrast=0.5)
+
+
 def test_random_field_variance_and_correlation():
     f = problems.gaussian_random_field((256, 256), variance=2.0, length_scale=0.05, seed=1)
     assert 1.0 < f.var() < 3.0
