@@ -92,8 +92,8 @@ def measure(label, problem, repeats, peers, suffix=""):
                 row[m] = {"its": r.iterations, "setup": r.setup_s, "solve": r.solve_s,
                           "total": r.total_s, "relres": r.relres, "info": r.info}
     if peers:
-        for name, r in hypre_rows({problem.name: (problem.A, problem.b)}, repeats).items():
-            row[name] = {k: r[k] for k in ("its", "setup", "solve", "total", "relres", "info")}
+        for r in hypre_rows({problem.name: (problem.A, problem.b)}, repeats).values():
+            row[HYPRE] = {k: r[k] for k in ("its", "setup", "solve", "total", "relres", "info")}
     row["problem"], row["n"] = problem.name, problem.n
     return row
 

@@ -4,5 +4,6 @@ callback) -> (x, info)``, plus an optional ``residuals`` list."""
 from ._cg import cg
 from ._dcdm import dcdm
 from ._fcg import fcg
+from ._rcg import RecycleSpace, rcg
 
-__all__ = ["cg", "dcdm", "fcg"]
+__all__ = ["RecycleSpace", "cg", "dcdm", "fcg", "rcg"]
