@@ -11,6 +11,7 @@ import numpy as _np
 
 from . import krylov, multigrid, ops, precond, problems
 from ._version import __version__
+from .sequence import Sequence, SolveRecord, order_by_similarity
 from .zoo import pretrained
 
 
@@ -21,5 +22,5 @@ def relative_residual(A, x, b):
     return float(r / nb) if nb > 0 else float(r)
 
 
-__all__ = ["krylov", "multigrid", "ops", "precond", "pretrained", "problems", "relative_residual",
-           "__version__"]
+__all__ = ["Sequence", "SolveRecord", "krylov", "multigrid", "ops", "precond", "pretrained", "problems",
+           "order_by_similarity", "relative_residual", "__version__"]

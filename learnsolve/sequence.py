@@ -1,0 +1,230 @@
+"""Sequences of SPD systems: one preconditioner kept while it works, a recycled Krylov space.
+
+:class:`Sequence` solves ``A_i x_i = b_i`` one after the other with a named
+preconditioner of :func:`learnsolve.precond.build`.  It keeps the set-up while
+the iterations stay within ``rebuild_ratio`` of those right after the last
+build, rebuilds it when they grow past that, when the size changes or after a
+failed solve; it deflates with a :class:`~learnsolve.krylov.RecycleSpace`
+(NumPy arrays, :func:`learnsolve.krylov.rcg`) and starts each solve from the previous solution
+(``warm_start``).  Every solve leaves a :class:`SolveRecord`.
+:func:`order_by_similarity` orders a sweep given up front so that neighbours
+are similar (the ordering idea of "Solving sequences of linear systems with
+Krylov recycling", ICLR 2024).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+
+from . import precond
+from .krylov import RecycleSpace, cg, rcg
+
+FUNC = "learnsolve.Sequence"
+
+
+@dataclasses.dataclass
+class SolveRecord:
+    """What one :meth:`Sequence.solve` did (times in seconds)."""
+
+    index: int
+    setup: str  # "full" (built), "kept" (reused)
+    reason: str
+    setup_s: float
+    solve_s: float
+    iterations: int
+    info: int
+    recycled: int  # vectors deflated in this solve
+
+
+class Sequence:
+    """Solve a sequence of SPD systems with one preconditioner kept across them.
+
+    Parameters
+    ----------
+    method : str
+        A name :func:`learnsolve.precond.build` takes (``"vcycle-2d"``,
+        ``"amg-learned"``, ``"ic0"``, ...).
+    recycle : int
+        Vectors of the recycled space (:class:`RecycleSpace`; 0: plain CG).
+        NumPy arrays only; CuPy/torch systems are solved with plain CG.
+    rtol, atol, maxiter
+        As :func:`learnsolve.krylov.cg`, for every solve.
+    rebuild_ratio : float
+        Rebuild the preconditioner before a solve when the previous one took
+        more than this times the iterations of the first solve after the last build.
+    warm_start : bool
+        Start each solve from the previous solution (same size), else from zero
+        or the ``x0`` given.
+    **build_options
+        Passed to :func:`learnsolve.precond.build` (e.g. ``grid_shape``).
+
+    Attributes
+    ----------
+    records : list of SolveRecord
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import learnsolve
+    >>> p = learnsolve.problems.diffusion(64, contrast=1e4, seed=0)
+    >>> seq = learnsolve.Sequence("ic0", recycle=8, rtol=1e-8)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(3):
+    ...     x, info = seq.solve(p.A, rng.standard_normal(p.n))
+    >>> [r.setup for r in seq.records], info
+    (['full', 'kept', 'kept'], 0)
+    """
+
+    def __init__(self, method, *, recycle=8, rtol=1e-6, atol=0.0, maxiter=None,
+                 rebuild_ratio=1.5, warm_start=True, **build_options):
+        if not isinstance(method, str):
+            raise TypeError(f"{FUNC}: `method` must be a preconditioner name (a str), got "
+                            f"{type(method).__name__}; see learnsolve.precond.build.")
+        if not rebuild_ratio >= 1:
+            raise ValueError(f"{FUNC}: `rebuild_ratio` must be >= 1, got {rebuild_ratio!r}.")
+        self.method, self.build_options = method, build_options
+        self.rtol, self.atol, self.maxiter = rtol, atol, maxiter
+        self.rebuild_ratio, self.warm_start = float(rebuild_ratio), bool(warm_start)
+        self.space = RecycleSpace(recycle)
+        self.records = []
+        self.M = None
+        self._n = self._baseline = self._last_its = self._x = None
+
+    def __repr__(self):
+        return (f"<Sequence {self.method!r} solves={len(self.records)} "
+                f"builds={sum(r.setup == 'full' for r in self.records)} recycle={self.space.k}>")
+
+    def _why_rebuild(self, n):
+        if self.M is None:
+            return "first system" if not self.records else "after a failed solve"
+        if n != self._n:
+            return f"size changed ({self._n} → {n})"
+        if self._baseline and self._last_its > self.rebuild_ratio * self._baseline:
+            return (f"iterations grew ({self._last_its} > {self.rebuild_ratio:g} × "
+                    f"{self._baseline})")
+        return None
+
+    def _build(self, A):
+        t0 = time.perf_counter()
+        self.M = precond.build(self.method, A, **self.build_options)
+        return time.perf_counter() - t0
+
+    def _solve(self, A, b, x0, maxiter):
+        res = []
+        numpy = isinstance(b, np.ndarray)
+        kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter, M=self.M, residuals=res)
+        recycled = self.space.size if numpy else 0
+        t0 = time.perf_counter()
+        if numpy and self.space.k:
+            x, info = rcg(A, b, x0, recycle=self.space, **kw)
+        else:
+            x, info = cg(A, b, x0, **kw)
+        return x, info, max(len(res) - 1, 0), time.perf_counter() - t0, recycled
+
+    def solve(self, A, b, x0=None):
+        """Solve ``A x = b`` as the next system of the sequence; returns ``(x, info)``.
+
+        With a kept set-up the solve may take at most ``2 · rebuild_ratio`` times
+        the iterations after the last build (at least 10 more); if it has not
+        converged by then the preconditioner is rebuilt and the solve goes on
+        from where it stopped.  A solve that fails with a fresh set-up is
+        retried once from the start with another fresh set-up and no recycled
+        vectors, with a warning; if that fails too, ``(x, info)`` is returned as
+        it is (never ``info == 0`` with a wrong ``x``) and the next system starts
+        afresh.  Bad input (NaN, a wrong shape) raises the solver's
+        ``ValueError`` and records nothing.
+        """
+        n = int(A.shape[0])
+        if x0 is None and self.warm_start and self._x is not None and self._n == n:
+            x0 = self._x
+        why = self._why_rebuild(n)
+        if why is not None and n != self._n:
+            self.space.clear()
+        setup_s, its, solve_s, recycled, info, kind = 0.0, 0, 0.0, None, None, "full"
+        if why is None:  # keep the set-up, within an iteration budget
+            kind, why = "kept", "preconditioner still works"
+            cap = max(int(np.ceil(2 * self.rebuild_ratio * self._baseline)), self._baseline + 10)
+            if self.maxiter is not None:
+                cap = min(cap, int(self.maxiter))
+            x, info, its, solve_s, recycled = self._solve(A, b, x0, cap)
+            if info != 0:
+                kind, why = "full", f"kept set-up too slow ({its} iterations without converging)"
+                if info > 0:
+                    x0 = x  # go on from where it stopped
+                else:
+                    self.space.clear()
+        if kind == "full":
+            setup_s += self._build(A)
+            x, info, fresh, s2, rec2 = self._solve(A, b, x0, self.maxiter)
+            its, solve_s, recycled = its + fresh, solve_s + s2, max(recycled or 0, rec2)
+            if info != 0:
+                warnings.warn(f"{FUNC}: system {len(self.records)} did not converge with a new "
+                              f"set-up (info={info}); rebuilding the preconditioner and retrying "
+                              "from the start without recycled vectors.", RuntimeWarning,
+                              stacklevel=2)
+                self.space.clear()
+                setup_s += self._build(A)
+                why = f"retry after info={info}"
+                x, info, fresh, s2, _ = self._solve(A, b, None, self.maxiter)
+                its, solve_s = its + fresh, solve_s + s2
+        self.records.append(SolveRecord(len(self.records), kind, why, setup_s, solve_s, its,
+                                        int(info), int(recycled or 0)))
+        if info != 0:  # the next system starts afresh
+            self.M, self._x, self._baseline = None, None, None
+            self.space.clear()
+            return x, info
+        self._n, self._x = n, x
+        if kind == "full":  # judge the next system by the iterations with the fresh set-up
+            self._baseline = self._last_its = max(fresh, 1)
+        else:
+            self._last_its = its
+        return x, info
+
+
+def order_by_similarity(features, start=0):
+    """A visiting order of the systems in which each is close to the one before.
+
+    Greedy nearest neighbour in the Euclidean distance of ``features`` (one row
+    per system: a coefficient field, its logarithm, a parameter vector),
+    starting at ``start``.
+
+    Parameters
+    ----------
+    features : array_like, shape (m, d)
+    start : int
+
+    Returns
+    -------
+    order : ndarray of int, a permutation of ``range(m)``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnsolve import order_by_similarity
+    >>> order_by_similarity(np.array([[0.0], [10.0], [1.0], [11.0]])).tolist()
+    [0, 2, 1, 3]
+    """
+    F = np.asarray(features, dtype=np.float64)
+    if F.ndim != 2 or not np.all(np.isfinite(F)):
+        raise ValueError("learnsolve.order_by_similarity: `features` must be a finite "
+                         f"(m, d) array, got shape {F.shape}; flatten each system's field into a row.")
+    m = F.shape[0]
+    if not 0 <= start < max(m, 1):
+        raise ValueError(f"learnsolve.order_by_similarity: `start` must be in [0, {m}), "
+                         f"got {start!r}.")
+    sq = (F * F).sum(1)
+    left = np.ones(m, bool)
+    order = [start]
+    left[start] = False
+    for _ in range(m - 1):
+        last = order[-1]
+        d = sq - 2.0 * (F @ F[last]) + sq[last]
+        d[~left] = np.inf
+        nxt = int(np.argmin(d))
+        order.append(nxt)
+        left[nxt] = False
+    return np.array(order[:m], dtype=np.int64)

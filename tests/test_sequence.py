@@ -1,0 +1,98 @@
+"""Sequences of systems: the set-up kept while it works, rebuilt when it does not, bad input."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import learnsolve
+from learnsolve import Sequence, order_by_similarity
+
+
+@pytest.fixture(scope="module")
+def rough():
+    return learnsolve.problems.diffusion(64, contrast=1e4, seed=2)
+
+
+def test_one_matrix_many_right_hand_sides_keeps_one_set_up(rough):
+    seq = Sequence("ic0", recycle=8, rtol=1e-8, warm_start=False)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        b = rng.standard_normal(rough.n)
+        x, info = seq.solve(rough.A, b)
+        assert info == 0 and learnsolve.relative_residual(rough.A, x, b) < 1e-8
+    kinds = [r.setup for r in seq.records]
+    assert kinds == ["full", "kept", "kept", "kept"] and seq.records[0].setup_s > 0
+    assert all(r.setup_s == 0 for r in seq.records[1:])
+    assert [r.recycled for r in seq.records] == [0, 8, 8, 8]
+    assert sum(r.iterations for r in seq.records[1:]) < 3 * seq.records[0].iterations
+
+
+def test_rebuilds_when_the_kept_set_up_stops_working_and_when_the_size_changes(rough):
+    seq = Sequence("ic0", recycle=0, rtol=1e-8, rebuild_ratio=1.2)
+    seq.solve(rough.A, rough.b)
+    other = learnsolve.problems.diffusion(64, contrast=1e4, seed=3)  # another field, same size
+    x, info = seq.solve(other.A, other.b)  # the kept IC(0) would take 30,000+ iterations
+    assert info == 0 and learnsolve.relative_residual(other.A, x, other.b) < 1e-8
+    seq.solve(other.A, other.b[::-1].copy())
+    small = learnsolve.problems.poisson((16, 16))
+    x, info = seq.solve(small.A, small.b)
+    kinds = [(r.setup, r.reason.split(" (")[0]) for r in seq.records]
+    assert kinds == [("full", "first system"), ("full", "kept set-up too slow"),
+                     ("kept", "preconditioner still works"), ("full", "size changed")], kinds
+    first = seq.records[0].iterations
+    assert seq.records[1].iterations < 5 * first and seq.records[2].iterations < 1.2 * first
+    assert info == 0
+
+
+def test_bad_input_mid_sequence_never_returns_a_wrong_x_and_the_sequence_goes_on(rough):
+    seq = Sequence("ic0", recycle=6, rtol=1e-8)
+    seq.solve(rough.A, rough.b)
+    bad = rough.b.copy()
+    bad[5] = np.inf
+    with pytest.raises(ValueError, match="`b` contains NaN or Inf"):
+        seq.solve(rough.A, bad)
+    assert len(seq.records) == 1  # nothing recorded, nothing changed
+    # a negative diagonal: the preconditioner refuses the matrix, naming itself
+    negative = (rough.A - sp.diags_array(np.full(rough.n, 2.0 * rough.A.diagonal().max()))).tocsr()
+    with pytest.raises(ValueError, match="precond.ic0: `A` must have a positive diagonal"):
+        seq.solve(negative, rough.b)
+    # indefinite with a positive diagonal: the solve fails, is retried with a warning, and
+    # reports it (info != 0), never a wrong x with info == 0
+    indefinite = (rough.A - sp.diags_array(0.5 * rough.A.diagonal())).tocsr()
+    with pytest.warns(RuntimeWarning, match="did not converge with a new set-up"):
+        x, info = seq.solve(indefinite, rough.b)
+    assert info != 0 and seq.records[-1].reason.startswith("retry after info=")
+    x, info = seq.solve(rough.A, rough.b[::-1].copy())
+    assert info == 0 and learnsolve.relative_residual(rough.A, x, rough.b[::-1]) < 1e-8
+    with pytest.raises(ValueError, match="`rebuild_ratio` must be >= 1"):
+        Sequence("ic0", rebuild_ratio=0.5)
+    with pytest.raises(TypeError, match="`method` must be a preconditioner name"):
+        Sequence(learnsolve.precond.ic0)
+
+
+def test_grid_cycle_sequence_with_torch_tensors_solves_without_recycling():
+    torch = pytest.importorskip("torch")
+    from learnsolve.ops import to_device
+
+    p = learnsolve.problems.diffusion(32, variance=1.0, seed=1)
+    A = to_device(p.A, "torch")
+    seq = Sequence("vcycle-2d", recycle=4, rtol=1e-8)
+    for k in range(2):
+        b = torch.as_tensor(np.roll(p.b, k))
+        x, info = seq.solve(A, b)
+        assert info == 0
+        assert learnsolve.relative_residual(p.A, x.numpy(), np.roll(p.b, k)) < 1e-8
+    assert [r.recycled for r in seq.records] == [0, 0] and seq.records[1].setup == "kept"
+
+
+def test_order_by_similarity_visits_clusters_together():
+    rng = np.random.default_rng(3)
+    centres = np.array([0.0, 10.0, 20.0])
+    labels = rng.permutation(np.repeat([0, 1, 2], 5))
+    F = centres[labels][:, None] + rng.normal(0, 0.1, (15, 1))
+    order = order_by_similarity(F, start=0)
+    assert sorted(order.tolist()) == list(range(15)) and order[0] == 0
+    runs = 1 + int(np.count_nonzero(np.diff(labels[order])))
+    assert runs == 3  # each cluster visited in one stretch
+    with pytest.raises(ValueError, match="`features` must be a finite"):
+        order_by_similarity(np.array([[0.0], [np.nan]]))
