@@ -59,6 +59,11 @@ class Sequence:
     warm_start : bool
         Start each solve from the previous solution (same size), else from zero
         or the ``x0`` given.
+    recycle_from : int
+        Deflate only while a solve takes at least this many iterations with a
+        fresh set-up: each deflated iteration costs about ``4 k`` vector
+        operations, more than it saves when a multigrid preconditioner needs
+        5–20 iterations (measured in ``benchmarks/sequences.py``).
     **build_options
         Passed to :func:`learnsolve.precond.build` (e.g. ``grid_shape``).
 
@@ -80,7 +85,7 @@ class Sequence:
     """
 
     def __init__(self, method, *, recycle=8, rtol=1e-6, atol=0.0, maxiter=None,
-                 rebuild_ratio=1.5, warm_start=True, **build_options):
+                 rebuild_ratio=1.5, warm_start=True, recycle_from=40, **build_options):
         if not isinstance(method, str):
             raise TypeError(f"{FUNC}: `method` must be a preconditioner name (a str), got "
                             f"{type(method).__name__}; see learnsolve.precond.build.")
@@ -92,7 +97,9 @@ class Sequence:
         self.space = RecycleSpace(recycle)
         self.records = []
         self.M = None
+        self.recycle_from = int(recycle_from)
         self._n = self._baseline = self._last_its = self._x = None
+        self._failed_keeps, self._skip = 0, 0  # back off from keeping after failed attempts
 
     def __repr__(self):
         return (f"<Sequence {self.method!r} solves={len(self.records)} "
@@ -106,6 +113,9 @@ class Sequence:
         if self._baseline and self._last_its > self.rebuild_ratio * self._baseline:
             return (f"iterations grew ({self._last_its} > {self.rebuild_ratio:g} × "
                     f"{self._baseline})")
+        if self._skip:
+            self._skip -= 1
+            return f"the kept set-up failed lately ({self._failed_keeps} in a row)"
         return None
 
     def _build(self, A):
@@ -117,9 +127,11 @@ class Sequence:
         res = []
         numpy = isinstance(b, np.ndarray)
         kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter, M=self.M, residuals=res)
-        recycled = self.space.size if numpy else 0
+        deflate = numpy and self.space.k and (self._baseline is None
+                                              or self._baseline >= self.recycle_from)
+        recycled = self.space.size if deflate else 0
         t0 = time.perf_counter()
-        if numpy and self.space.k:
+        if deflate:
             x, info = rcg(A, b, x0, recycle=self.space, **kw)
         else:
             x, info = cg(A, b, x0, **kw)
@@ -153,10 +165,14 @@ class Sequence:
             x, info, its, solve_s, recycled = self._solve(A, b, x0, cap)
             if info != 0:
                 kind, why = "full", f"kept set-up too slow ({its} iterations without converging)"
+                self._failed_keeps += 1
+                self._skip = 2 ** min(self._failed_keeps, 5) - 1  # then skip 1, 3, 7, ... keeps
                 if info > 0:
                     x0 = x  # go on from where it stopped
                 else:
                     self.space.clear()
+            else:
+                self._failed_keeps = 0
         if kind == "full":
             setup_s += self._build(A)
             x, info, fresh, s2, rec2 = self._solve(A, b, x0, self.maxiter)
