@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import System, warn_nonlinear
+from ._common import System, cg_direction, warn_nonlinear
 
 FUNC = "learnsolve.krylov.cg"
 
@@ -60,17 +60,13 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     r = s.initial_residual()
     rho_prev, p = None, None
     with s.loop_context():
-        for iteration in range(s.maxiter):
+        for _ in range(s.maxiter):
             done, r, _ = s.check(r, residuals)
             if done:
                 return x, 0
             z = s.precondition(r)
             rho_cur = s.dot(r, z)
-            if iteration > 0:
-                p *= rho_cur / rho_prev
-                p += z
-            else:
-                p = xp.asarray(z, copy=True)
+            p = cg_direction(xp, p, z, rho_cur, rho_prev)
             q = s.matvec(p)
             pq = s.dot(p, q)
             if not (s.real(pq) > 0.0 and float(abs(rho_cur)) < float("inf")):

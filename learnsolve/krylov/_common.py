@@ -184,6 +184,17 @@ class System:
         return blas_single_thread() if self.is_numpy else contextlib.nullcontext()
 
 
+def cg_direction(xp, p, z, rho_cur, rho_prev):
+    """CG's next search direction ``z + (ρ/ρ_prev) p`` (in place), or a copy of ``z`` at the start
+    (``p`` is ``None``): one update for :func:`~learnsolve.krylov.cg` and
+    :func:`~learnsolve.krylov.rcg`, so that an empty recycle space gives CG's iterates."""
+    if p is None:
+        return xp.asarray(z, copy=True)
+    p *= rho_cur / rho_prev
+    p += z
+    return p
+
+
 def warn_nonlinear(func, M):
     """Warn when a preconditioner declared nonlinear is handed to plain CG."""
     if M is not None and getattr(M, "is_linear", True) is False:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ._common import System, warn_nonlinear
+from ._common import System, cg_direction, warn_nonlinear
 
 FUNC = "learnsolve.krylov.rcg"
 
@@ -241,7 +241,7 @@ def rcg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=No
                         f"got `b` of type {type(b).__module__}.{type(b).__name__}; use "
                         "learnsolve.krylov.cg for CuPy/torch arrays.")
     s = System(FUNC, A, b, x0, rtol, atol, maxiter, M)
-    x = s.x
+    xp, x = s.xp, s.x
     if s.bnrm2 == 0.0:
         return np.zeros_like(s.b), 0
     deflate = None if recycle is None else recycle._prepare(A, s.matvec, s.n, s.dtype)
@@ -253,7 +253,7 @@ def rcg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=No
     col = None if recycle is None or recycle.k == 0 else _Collector(recycle, s.matvec)
     rho_prev, p, info = None, None, None
     with s.loop_context():
-        for iteration in range(s.maxiter):
+        for _ in range(s.maxiter):
             done, r, _ = s.check(r, residuals)
             if done:
                 info = 0
@@ -262,11 +262,7 @@ def rcg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=No
             if col is not None:
                 col.z(z)
             rho_cur = s.dot(r, z)
-            if iteration > 0:
-                p *= rho_cur / rho_prev
-                p += z
-            else:
-                p = np.array(z, copy=True)
+            p = cg_direction(xp, p, z, rho_cur, rho_prev)
             if deflate is not None:
                 p -= W @ sla.cho_solve(fac, AW.T @ z)
             q = s.matvec(p)
