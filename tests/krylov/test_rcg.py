@@ -94,3 +94,15 @@ def test_torch_arrays_are_refused_with_the_alternative():
     p = learnsolve.problems.poisson((8, 8))
     with pytest.raises(TypeError, match="NumPy arrays only .* use learnsolve.krylov.cg"):
         krylov.rcg(p.A, torch.as_tensor(p.b))
+
+
+def test_folds_cap_what_a_solve_collects(rough):
+    M = precond.ic0(rough.A)
+    none, one = krylov.RecycleSpace(6, folds=0), krylov.RecycleSpace(6, collect=12, folds=1)
+    for space in (none, one):
+        krylov.rcg(rough.A, rough.b, rtol=1e-8, M=M, recycle=space)
+    assert none.size == 0 and one.size == 6  # one fold of the first 12 directions
+    ref, res = [], []
+    krylov.cg(rough.A, rough.b[::-1].copy(), rtol=1e-8, M=M, residuals=ref)
+    krylov.rcg(rough.A, rough.b[::-1].copy(), rtol=1e-8, M=M, residuals=res, recycle=none)
+    assert res == ref
