@@ -197,17 +197,14 @@ def guard_smoothers(H, omega, *, sweeps=1, steps=4, first=1):
         lvl = H.levels[l]
         A = lvl.A
         e, zero = _level_vector(A, seed=l)
-        norm0, rate = _norm(e), np.inf
-        for _ in range(steps):
+        e = e / _norm(e)
+        rate = np.inf
+        for _ in range(steps):  # e has unit norm at the start of each step
             e = lvl.postsmoother(A, zero, lvl.presmoother(A, zero, e))
-            norm1 = _norm(e)
-            if not (np.isfinite(norm1) and norm0 > 0):
+            rate = _norm(e)
+            if not np.isfinite(rate) or rate == 0:
                 break
-            rate, norm0 = norm1 / norm0, norm1
-            if norm1 == 0:
-                break
-            e = e / norm1
-            norm0 = 1.0
+            e = e / rate
         if not rate < GUARD_RATE:
             jac = A.jacobi(omega)
             lvl.presmoother, lvl.postsmoother = A.smoothers(jac, jac, sweeps)
