@@ -156,7 +156,7 @@ class Sequence:
         why = self._why_rebuild(n)
         if why is not None and n != self._n:
             self.space.clear()
-        setup_s, its, solve_s, recycled, info, kind = 0.0, 0, 0.0, None, None, "full"
+        setup_s, its, solve_s, recycled, kind = 0.0, 0, 0.0, 0, "full"
         if why is None:  # keep the set-up, within an iteration budget
             kind, why = "kept", "preconditioner still works"
             cap = max(int(np.ceil(2 * self.rebuild_ratio * self._baseline)), self._baseline + 10)
@@ -176,7 +176,7 @@ class Sequence:
         if kind == "full":
             setup_s += self._build(A)
             x, info, fresh, s2, rec2 = self._solve(A, b, x0, self.maxiter)
-            its, solve_s, recycled = its + fresh, solve_s + s2, max(recycled or 0, rec2)
+            its, solve_s, recycled = its + fresh, solve_s + s2, max(recycled, rec2)
             if info != 0:
                 warnings.warn(f"{FUNC}: system {len(self.records)} did not converge with a new "
                               f"set-up (info={info}); rebuilding the preconditioner and retrying "
@@ -188,7 +188,7 @@ class Sequence:
                 x, info, fresh, s2, _ = self._solve(A, b, None, self.maxiter)
                 its, solve_s = its + fresh, solve_s + s2
         self.records.append(SolveRecord(len(self.records), kind, why, setup_s, solve_s, its,
-                                        int(info), int(recycled or 0)))
+                                        int(info), recycled))
         if info != 0:  # the next system starts afresh
             self.M, self._x, self._baseline = None, None, None
             self.space.clear()

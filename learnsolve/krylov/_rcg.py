@@ -116,7 +116,7 @@ class RecycleSpace:
         if not keep.any():
             self.clear()
             return None
-        if not keep.all() or not np.all(np.isfinite(vals)):  # drop dependent directions
+        if not keep.all():  # drop dependent directions (non-finite ones cleared the space above)
             vecs = vecs[:, keep]
             self.W, self.AW = self.W @ vecs, self.AW @ vecs
             self.MAW = None if self.MAW is None else self.MAW @ vecs
