@@ -42,6 +42,15 @@ from ._algebraic import (
     classical_hierarchy,
     device_hierarchy,
 )
+from ._boxes import (
+    PATCH_WIDTH,
+    Boxes,
+    check_rows,
+    interpolation_rows,
+    patch_operator,
+    smoother_rows,
+    stencil_rows,
+)
 from ._clusters import (
     BLOCK,
     OMEGA,
@@ -53,7 +62,7 @@ from ._clusters import (
     smoothed_basis,
     smoothed_basis_reference,
 )
-from ._grid import GridInterpolation, GridOperator, host_grid_hierarchy
+from ._grid import GridInterpolation, GridOperator, host_grid_hierarchy, prolongation
 from ._hierarchy import Hierarchy, Level, SparseSmoother, contraction, vcycle
 from ._layout import (
     coarse_shape,
@@ -124,7 +133,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "BLOCK", "OMEGA", "RHO_GATE", "THETA", "ClusterSpace", "GridInterpolation", "GridOperator",
+    "BLOCK", "OMEGA", "PATCH_WIDTH", "RHO_GATE", "Boxes", "check_rows", "interpolation_rows",
+    "patch_operator", "prolongation", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
+    "GridInterpolation", "GridOperator",
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",
     "check_stencil", "cluster_labels",

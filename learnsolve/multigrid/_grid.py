@@ -264,6 +264,20 @@ class DenseCoarseSolver:
         return self._x
 
 
+def prolongation(fine, cshape, plan=None):
+    """Black-box interpolation weights ``Pc`` (``(m, Nc)``, per padded coarse cell) to grid
+    operator ``fine`` from the grid ``cshape`` (coarse cell ``c`` on fine cell ``2c + 1``)."""
+    dim = fine.dim
+    cPz, cPy, cPx = padded_shape(cshape)
+    fPz, fPy, fPx = fine.padded
+    cz0, cz1 = (1, cPz - 1) if dim == 3 else (0, 1)
+    Pc = np.zeros((3 ** dim, cPz * cPy * cPx))
+    order, num_o, num_t, den_o = plan if plan is not None else kernels.boxmg_plan(offsets(dim))
+    kernels.boxmg_prolongation(fine.S, offsets(dim), order, num_o, num_t, den_o, Pc, cz0, cz1, cPy,
+                               cPx, fPz, fPy, fPx, 2 if dim == 3 else 0, dim == 3)
+    return Pc
+
+
 def _coarsen(fine, cshape, plan, terms):
     """Black-box interpolation ``Pc`` to ``fine`` from ``cshape`` and the Galerkin stencil ``Sc``."""
     dim = fine.dim
@@ -273,10 +287,7 @@ def _coarsen(fine, cshape, plan, terms):
     cz0, cz1 = (1, cPz - 1) if dim == 3 else (0, 1)
     sz = 2 if dim == 3 else 0
     Nc = cPz * cPy * cPx
-    Pc = np.zeros((m, Nc))
-    order, num_o, num_t, den_o = plan
-    kernels.boxmg_prolongation(fine.S, offsets(dim), order, num_o, num_t, den_o, Pc, cz0, cz1, cPy,
-                               cPx, fPz, fPy, fPx, sz, dim == 3)
+    Pc = prolongation(fine, cshape, plan)
     Sc = np.zeros((m, Nc))
     active = np.zeros(m, dtype=bool)
     active[fine.active] = True  # a 5-/7-point fine stencil: skip its zero rows

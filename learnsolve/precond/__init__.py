@@ -26,7 +26,17 @@ from ._fsai import fsai, inverse_factored
 from ._gnn_factor import assemble_factor, factor_inputs, gnn_forward, predict_factor
 from ._learned import LearnedFactor, worse_than
 from ._tuned import OmegaTuner, matrix_features, tuned
-from ._vcycle import CYCLE_KEYWORDS, LearnedVCycle, gmg, grid_cycle, guard_smoothers, jacobi_smoothers
+from ._vcycle import (
+    CYCLE_KEYWORDS,
+    GUARD_RATE,
+    RHO_FAIL,
+    LearnedVCycle,
+    gmg,
+    grid_cycle,
+    guard_smoothers,
+    jacobi_level_smoother,
+    jacobi_smoothers,
+)
 
 BUILDERS = {
     "identity": identity,
@@ -114,12 +124,13 @@ def _options(name, base, options, accepted):
     return dict(GRID_OPTIONS[o] for o in options)
 
 
-__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "DevicePreconditioner", "LearnedAMG", "LearnedDCDM",
+__all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "GUARD_RATE", "RHO_FAIL", "DevicePreconditioner",
+           "LearnedAMG", "LearnedDCDM",
            "LearnedFactor", "NET_MIN_ROWS",
            "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "amg_chebyshev",
            "amg_cycle", "auto", "chebyshev_smoother", "learned_smoother",
            "assemble_factor", "build", "factor_inputs", "factored", "fsai", "gmg", "gnn_forward",
            "grid_cycle", "guard_smoothers", "ic0", "ick", "identity", "inverse_factored", "jacobi",
-           "jacobi_smoothers",
+           "jacobi_level_smoother", "jacobi_smoothers",
            "matrix_features", "mic0", "predict_factor", "smoother_inputs", "ssor", "tuned",
            "worse_than"]

@@ -283,6 +283,15 @@ def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierar
     return P
 
 
+def jacobi_level_smoother(omega):
+    """``level_smoother(A) -> (K, live)`` of damped Jacobi (see :meth:`LearnedVCycle.level_smoother`)."""
+
+    def level_smoother(A):
+        return A.jacobi(omega), np.array([len(A.delta) // 2])
+
+    return level_smoother
+
+
 def jacobi_smoothers(omega):
     """``smoothers(H)`` for :func:`grid_cycle`: damped Jacobi ``K = ω / a_pp`` (centre-only)."""
 
@@ -383,6 +392,15 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
         with torch.no_grad():
             return [model.smoother(lvl.A.S.to(torch.float32)).to(lvl.A.S.dtype)
                     for lvl in H.levels[:-1]], None
+
+    def level_smoother(self, A):
+        """``(K, live)``: the smoother stencil the network predicts for host grid operator ``A``
+        (float32 cell-major ``(N, len(live))``) and the offsets it lives on (indices into
+        ``learnsolve.multigrid.offsets``); what the distributed cycle of
+        :mod:`learnsolve.petsc` assembles per rank."""
+        K, _ = self._host_smoother(A)
+        m = A.S.shape[0]
+        return K, (A.active if getattr(self.model, "pattern", False) else np.arange(m))
 
     def _host_smoother(self, A, cells=16384):
         """``(K, KT)`` of one host level: the network's float32 forward in blocks of grid lines

@@ -8,14 +8,18 @@ or from Python with ``pc.setType('python'); pc.setPythonContext(learnsolve.petsc
 (A C program must call ``PetscPythonInitialize(NULL, NULL)`` after
 ``PetscInitialize`` so that PETSc can load Python preconditioners.)
 
-``setUp`` reads each rank's rows (``MatGetValuesCSR``), keeps the diagonal
-block (columns the rank owns) and builds the learnsolve preconditioner on it,
-so on several ranks it acts as block Jacobi over ranks with a learned
-preconditioner per block.  On a DMDA the block is the rank's sub-grid, and the
-grid methods (``vcycle-2d``/``-3d``, ``gmg-jacobi``, ``dcdm-*``) read its shape
-from the DM.  Set-up failures (unknown name, non-symmetric operator, a model
-for another problem kind) are agreed on by all ranks before anyone raises, so
-an MPI job stops with the message instead of hanging.
+On several ranks the grid cycles (``vcycle-2d``/``-3d``, ``gmg-jacobi``) on a
+DMDA are distributed: the learned V-cycle across ranks as PETSc's ``PCMG``,
+built level by level from each rank's box (:mod:`learnsolve.petsc._grid_mg`),
+the same cycle as on one rank up to rounding.  Every other preconditioner is
+built per rank: ``setUp`` reads each rank's rows (``MatGetValuesCSR``), keeps
+the diagonal block (columns the rank owns) and builds the learnsolve
+preconditioner on it, so on several ranks it acts as block Jacobi over ranks
+(on a DMDA the grid methods, ``dcdm-*`` included, read the sub-grid's shape
+from the DM).  Set-up failures (unknown name, non-symmetric operator, a model
+for another problem kind, a grid cycle on several ranks without a DMDA) are
+agreed on by all ranks before anyone raises, so an MPI job stops with the
+message instead of hanging.
 
 Options (with the KSP's prefix):
 
@@ -23,7 +27,12 @@ Options (with the KSP's prefix):
     Any name of ``learnsolve.precond.build`` or ``learnsolve.pretrained()``.
     Default: ``vcycle-<d>d`` on a DMDA, ``ic0`` otherwise.
 ``-learnsolve_check BOOL``
-    Positive-definiteness check of the V-cycles (default true).
+    Positive-definiteness check of the V-cycles (default true).  A distributed
+    cycle that fails it falls back, with a warning, to PETSc's GAMG.
+``-learnsolve_mg BOOL``
+    Grid cycles on a DMDA: the distributed ``PCMG`` cycle (true) or the
+    per-rank one (false: block Jacobi over ranks, with the cluster coarse space
+    and the ``:float32`` option).  Default: distributed on more than one rank.
 
 petsc4py is optional: this module imports without it and only its methods
 need it (Debian: ``apt-get install python3-petsc4py``; ``make petsc``).
@@ -39,18 +48,12 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from ._comm import collectively
+from ._comm import petsc as _petsc
+
+#: The checkout (or site-packages) folder that holds the ``learnsolve`` package.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLEXIBLE_KSP = ("fcg", "pipefcg", "fgmres", "gcr", "pipegcr")
-
-
-def _petsc():
-    from . import _backend
-
-    if not _backend.HAS_PETSC4PY:
-        raise ImportError("learnsolve.petsc needs petsc4py: install Debian's python3-petsc4py and use "
-                          "a venv made with --system-site-packages (`make petsc`).")
-    from petsc4py import PETSc
-
-    return PETSc
 
 
 def diagonal_block(mat):
@@ -97,14 +100,14 @@ def embedded_env(env=None):
     Examples
     --------
     >>> env = embedded_env({"PATH": "/usr/bin"})
-    >>> env["PYTHONPATH"].split(os.pathsep)[0] == os.path.dirname(os.path.dirname(__file__))
+    >>> env["PYTHONPATH"].split(os.pathsep)[0] == ROOT
+
     True
     """
     import site
 
     env = dict(os.environ if env is None else env)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [root, *site.getsitepackages()]
+    paths = [ROOT, *site.getsitepackages()]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
@@ -168,18 +171,6 @@ def _detach_all():
         _detach(_LIVE.pop()[1])
 
 
-def _any_rank(comm, flag):
-    """True on every rank when ``flag`` is true on some rank (a max-reduction through a Vec)."""
-    PETSc = _petsc()
-    if comm.getSize() == 1:
-        return bool(flag)
-    v = PETSc.Vec().createMPI((1, PETSc.DECIDE), comm=comm)
-    v.set(1.0 if flag else 0.0)
-    out = v.max()[1] > 0.5
-    v.destroy()
-    return bool(out)
-
-
 class PC:
     """PETSc python-PC context applying a learnsolve preconditioner.
 
@@ -203,11 +194,15 @@ class PC:
     >>> pc.setType("python"); pc.setPythonContext(learnsolve.petsc.PC("vcycle-2d"))  # doctest: +SKIP
     """
 
-    def __init__(self, name=None, *, check=True, shape=None):
+    def __init__(self, name=None, *, check=True, shape=None, mg=None):
         self.name = name
         self.check = bool(check)
         self.shape = shape
+        self.mg = mg  # None: distributed on more than one rank
         self.M = None
+        self.inner = None  # the distributed cycle's PCMG (or its GAMG fallback)
+        self.levels = None
+        self.info = {}
         self.setup_time = 0.0
         self.ksp_type = None
 
@@ -220,21 +215,53 @@ class PC:
             self.name = opts.getString("learnsolve_pc")
         if opts.hasName("learnsolve_check"):
             self.check = opts.getBool("learnsolve_check")
+        if opts.hasName("learnsolve_mg"):
+            self.mg = opts.getBool("learnsolve_mg")
         if opts.hasName("ksp_type"):
             self.ksp_type = opts.getString("ksp_type")
 
     def setUp(self, pc):
-        from . import precond
+        from . import _grid_mg
 
         t0 = time.perf_counter()
         _register(self, pc)
+        self._release()
         _, P = pc.getOperators()
+        comm = pc.getComm()
         dim, grid = dm_grid(pc)
         name = self.name or (f"vcycle-{dim}d" if dim in (2, 3) else "ic0")
-        error = None
-        try:
-            A = diagonal_block(P)
-            M = precond.build(name, A, grid_shape=grid or self.shape)
+        what = f"learnsolve.petsc.PC: -learnsolve_pc {name}"
+        if self.mg is not False and (self.mg or comm.getSize() > 1):
+            shape = None if dim is None else tuple(reversed(pc.getDM().getSizes()[:dim]))
+            method = collectively(comm, what, _grid_mg.grid_method, name, shape, what)
+            if method is not None:
+                if dim is None:
+                    raise RuntimeError(
+                        f"{what}: the distributed grid cycle needs the grid: a matrix from "
+                        "DMCreateMatrix on a DMDA given to the KSP (KSPSetDM, KSPSetDMActive false); "
+                        "for a matrix without one use the algebraic cycle, -learnsolve_pc "
+                        "amg-learned, or -learnsolve_mg false for a grid cycle per rank")
+                self._distributed(pc, P, method, name, what, t0)
+                return
+        self._per_rank(pc, P, dim, grid, name, what, t0)
+
+    def _distributed(self, pc, P, method, name, what, t0):
+        from . import _grid_mg
+
+        smoother, nu, omega = method
+        prefix = (pc.getOptionsPrefix() or "") + "learnsolve_"
+        inner, levels, info = _grid_mg.build(P, pc.getDM(), smoother, nu=nu, omega=omega,
+                                             check=self.check, func=what, prefix=prefix)
+        if inner is None:
+            inner = _grid_mg.fallback_gamg(P, info["fallback"], what, prefix)
+        self.inner, self.levels, self.info, self.name = inner, levels, info, name
+        self.setup_time = time.perf_counter() - t0
+
+    def _per_rank(self, pc, P, dim, grid, name, what, t0):
+        from .. import precond
+
+        def build():
+            M = precond.build(name, diagonal_block(P), grid_shape=grid or self.shape)
             if not getattr(M, "is_linear", True):
                 ksp = (self.ksp_type or "").lower()
                 if ksp not in FLEXIBLE_KSP:
@@ -243,31 +270,49 @@ class PC:
                         f"{self.ksp_type or 'not a flexible method'!r}; use -ksp_type fcg or fgmres "
                         "with it, or a linear SPD preconditioner (e.g. -learnsolve_pc "
                         f"vcycle-{dim or 2}d) with -ksp_type cg")
-        except Exception as exc:  # turned into a PETSc error below, on every rank
-            error = f"{type(exc).__name__}: {exc}"
-        if _any_rank(pc.getComm(), error is not None):
-            why = error or "the set-up failed on another rank (see its message)"
-            raise RuntimeError(f"learnsolve.petsc.PC: -learnsolve_pc {name}: {why}")
-        self.M, self.name = M, name
+            return M
+
+        self.M = collectively(pc.getComm(), what, build)
+        self.name, self.info = name, dict(self.M.info)
         self.setup_time = time.perf_counter() - t0
 
+    def _release(self):
+        """Free the previous set-up's distributed cycle (a new operator is being set up)."""
+        if self.inner is not None:
+            self.inner.destroy()
+            for lvl in self.levels or ():
+                for mat in {id(m): m for m in (lvl.K, lvl.KT, lvl.P) if m is not None}.values():
+                    mat.destroy()
+            self.inner = self.levels = None
+        self.M = None
+
     def apply(self, pc, x, y):
+        if self.inner is not None:
+            self.inner.apply(x, y)
+            return
         # x.array_r: a read-only view released properly (passing getArray(readonly=True) on to
         # NumPy code crashed the interpreter at exit with petsc4py 3.18)
         y.setArray(self.M._matvec(x.array_r))
 
     def applyTranspose(self, pc, x, y):
-        if not self.M.is_spd:
+        if self.inner is None and not self.M.is_spd:
             raise RuntimeError(f"learnsolve.petsc.PC: {self.name!r} is not symmetric; its transpose "
                                "is not available.")
-        self.apply(pc, x, y)
+        self.apply(pc, x, y)  # the distributed cycle is symmetric (K before, Kᵀ after)
 
     def view(self, pc, viewer):
+        info = ", ".join(f"{k}={v}" for k, v in self.info.items())
+        if self.inner is not None:
+            kind = "PETSc GAMG (fallback)" if "fallback" in self.info else "PCMG"
+            viewer.printfASCII(f"  learnsolve preconditioner {self.name!r}: distributed grid V-cycle "
+                               f"across {pc.getComm().getSize()} ranks ({kind}), linear=True, "
+                               "spd=True\n")
+            viewer.printfASCII(f"  set-up {self.setup_time:.3f} s; {info}\n")
+            return
         M = self.M
         if M is None:
             viewer.printfASCII(f"  learnsolve preconditioner {self.name!r} (not set up)\n")
             return
-        info = ", ".join(f"{k}={v}" for k, v in M.info.items())
         viewer.printfASCII(f"  learnsolve preconditioner {M.name!r}: n={M.shape[0]} (rank's diagonal "
                            f"block), linear={M.is_linear}, spd={M.is_spd}\n")
         viewer.printfASCII(f"  set-up {self.setup_time:.3f} s; {info}\n")

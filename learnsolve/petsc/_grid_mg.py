@@ -1,0 +1,347 @@
+"""The grid V-cycle across MPI ranks: PETSc's ``PCMG`` filled level by level from each rank's box.
+
+Per level, each rank reads its cells' stencils from its rows of the level
+matrix, gathers a patch of them :data:`~learnsolve.multigrid.PATCH_WIDTH`
+cells past its box (one PETSc scatter), and on that patch runs the serial
+host kernels: the black-box interpolation and the smoother (network or
+Jacobi).  It keeps its own rows of both, assembled as MPIAIJ matrices; the
+coarse operator is PETSc's ``MatPtAP``; the post-smoother is ``Kᵀ``
+(``MatTranspose``).  The levels go to ``PCMG`` with ``KSPRICHARDSON`` +
+``PCMAT`` smoothers (pre ``K``, post ``Kᵀ``, so the cycle is symmetric and
+``-ksp_type cg`` accepts it) and a redundant direct solve on the coarsest
+grid.  The levels, the guard and the positive-definiteness check are the
+serial cycle's (:func:`learnsolve.precond.grid_cycle`), so the cycle is the
+serial one up to rounding on any number of ranks; the cluster coarse space is
+not part of it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..multigrid import (
+    Boxes,
+    check_rows,
+    interpolation_rows,
+    offsets,
+    patch_operator,
+    smoother_rows,
+    stencil_rows,
+)
+from ..ops import stencil as kernels
+from ..precond import GUARD_RATE, RHO_FAIL
+from ._comm import collectively, petsc
+
+#: Levels halve the grid until it has at most this many cells (the serial cycle's rule).
+COARSEST = 64
+
+
+class Level:
+    """One level of the distributed cycle: the matrix ``A``, its split ``boxes``, smoother ``K``
+    and ``KT`` (``None`` on the coarsest) and ``P`` from the next coarser level."""
+
+    def __init__(self, A, boxes):
+        self.A, self.boxes = A, boxes
+        self.K = self.KT = self.P = None
+
+
+def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
+    """The levels of the distributed grid cycle of DMDA matrix ``A`` (collective).
+
+    ``level_smoother(op) -> (K, live)`` gives the smoother stencil of a host
+    :class:`~learnsolve.multigrid.GridOperator` (here a rank's patch).
+    ``times`` collects milliseconds per stage.
+    """
+    PETSc = petsc()
+    comm = A.getComm()
+    rank = comm.getRank()
+    dim = da.getDim()
+    shape = tuple(int(s) for s in reversed(da.getSizes()[:dim]))
+    boxes = Boxes.from_counts(shape, da.getOwnershipRanges())
+    mine = tuple(tuple(int(v) for v in r) for r in reversed(da.getRanges()[:dim]))
+    r0, r1 = A.getOwnershipRange()
+
+    def layout():
+        if boxes.box(rank) != mine or r1 - r0 != boxes.counts[rank]:
+            raise ValueError(f"{func}: the matrix's rows on rank {rank} ({r1 - r0}) are not the DMDA's "
+                             f"box {mine}; the grid cycle needs a matrix made by DMCreateMatrix on the "
+                             "KSP's DMDA (or the algebraic cycle, -learnsolve_pc amg-learned).")
+
+    collectively(comm, func, layout)
+    clock = _Clock(times)
+    plan = kernels.boxmg_plan(offsets(dim))
+    levels = [Level(A, boxes)]
+    while True:
+        lvl = levels[-1]
+        B = lvl.boxes
+        S = collectively(comm, func, _stencils, lvl.A, B, rank, func)
+        clock("stencils")
+        patch, values = _gather_patch(S, B, rank, comm)
+        clock("exchange")
+        op = None if patch is None else patch_operator(values, patch)
+        if len(levels) == 1:
+            collectively(comm, func, _check_symmetric, op, patch, B, rank, func)
+            clock("checks")
+        if B.n <= coarsest or min(B.shape) < 3:
+            return levels
+        coarse = B.coarse()
+        Krows = collectively(comm, func, _smoother_rows, level_smoother, op, patch, B, rank)
+        clock("smoothers")
+        Prows = collectively(comm, func, _interpolation_rows, op, patch, B, coarse, rank, plan)
+        clock("interpolation")
+        nloc, cloc = int(B.counts[rank]), int(coarse.counts[rank])
+        lvl.K = _aij(Krows, (nloc, B.n), (nloc, B.n), comm)
+        lvl.KT = lvl.K.transpose(PETSc.Mat())  # (no argument: in place)
+        lvl.P = _aij(Prows, (nloc, B.n), (cloc, coarse.n), comm)
+        clock("assembly")
+        Ac = lvl.A.ptap(lvl.P)
+        Ac.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+        clock("galerkin")
+        levels.append(Level(Ac, coarse))
+
+
+def guard(levels, omega, *, steps=4, first=1):
+    """Damped Jacobi on the coarse levels whose smoother does not contract (the serial
+    :func:`learnsolve.precond.guard_smoothers`, the same seeded vectors); their indices."""
+    replaced = []
+    for l in range(first, len(levels) - 1):
+        lvl = levels[l]
+        e = _seeded(lvl, seed=l)
+        e.scale(1.0 / e.norm())
+        Ae, y = e.duplicate(), e.duplicate()
+        rate = np.inf
+        for _ in range(steps):
+            for K in (lvl.K, lvl.KT):  # e ← (I − Kᵀ A)(I − K A) e
+                lvl.A.mult(e, Ae)
+                K.mult(Ae, y)
+                e.axpy(-1.0, y)
+            rate = e.norm()
+            if not np.isfinite(rate) or rate == 0:
+                break
+            e.scale(1.0 / rate)
+        if not rate < GUARD_RATE:
+            d = lvl.A.getDiagonal()
+            d.reciprocal()
+            d.scale(omega)
+            lvl.K = lvl.KT = _diagonal(d)
+            replaced.append(l)
+    return replaced
+
+
+def pcmg(levels, nu, prefix=""):
+    """A ``PCMG`` (set up) applying the V-cycle of ``levels``: Richardson + ``PCMAT`` smoothers,
+    ``K`` before and ``Kᵀ`` after the coarse correction, a redundant LU on the coarsest."""
+    PETSc = petsc()
+    A = levels[0].A
+    comm = A.getComm()
+    mg = PETSc.PC().create(comm=comm)
+    mg.setOptionsPrefix(prefix)
+    mg.setType(PETSc.PC.Type.MG)
+    L = len(levels)
+    mg.setMGLevels(L)
+    mg.setMGType(PETSc.PC.MGType.MULTIPLICATIVE)
+    mg.setMGCycleType(PETSc.PC.MGCycleType.V)
+    for i, lvl in enumerate(levels[:-1]):
+        lev = L - 1 - i  # PETSc counts levels from the coarsest
+        mg.setMGInterpolation(lev, lvl.P)
+        for ksp, K in ((mg.getMGSmootherDown(lev), lvl.K), (mg.getMGSmootherUp(lev), lvl.KT)):
+            ksp.setType(PETSc.KSP.Type.RICHARDSON)
+            ksp.setTolerances(max_it=nu)
+            ksp.setNormType(PETSc.KSP.NormType.NONE)
+            ksp.setOperators(lvl.A, K)
+            ksp.getPC().setType(PETSc.PC.Type.MAT)
+    coarse = mg.getMGCoarseSolve()
+    coarse.setType(PETSc.KSP.Type.PREONLY)
+    coarse.setOperators(levels[-1].A, levels[-1].A)
+    coarse.getPC().setType(PETSc.PC.Type.REDUNDANT if comm.getSize() > 1 else PETSc.PC.Type.LU)
+    mg.setOperators(A, A)
+    mg.setUp()
+    return mg
+
+
+def contraction(A, mg, levels, steps=4):
+    """``ρ(I − M A)`` estimated as the serial check does (:func:`learnsolve.multigrid.contraction`,
+    the same seeded start vector)."""
+    e = _seeded(levels[0], seed=0)
+    Ae, z = e.duplicate(), e.duplicate()
+    A.mult(e, Ae)
+    norm, rate = e.dot(Ae) ** 0.5, np.nan
+    for _ in range(steps):
+        mg.apply(Ae, z)
+        e.axpy(-1.0, z)
+        A.mult(e, Ae)
+        new = max(e.dot(Ae), 0.0) ** 0.5
+        if not np.isfinite(new) or norm == 0:
+            return np.nan
+        rate, norm = new / norm, new
+        if norm == 0:
+            return 0.0
+    return rate
+
+
+def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix=""):
+    """The distributed cycle of DMDA matrix ``A``: ``(pcmg, levels, info)``; ``pcmg`` is ``None``
+    when the positive-definiteness check failed (``info["fallback"]`` says why; the caller falls
+    back).  The caller keeps ``levels`` (the level matrices) alive as long as the PC."""
+    comm = A.getComm()
+    t0 = time.perf_counter()
+    times = {}
+    levels = grid_levels(A, da, level_smoother, func=func, times=times)
+    clock = _Clock(times)
+    info = dict(levels=len(levels), grid=levels[0].boxes.shape, ranks=comm.getSize(), nu=nu,
+                procs=levels[0].boxes.procs, setup_times=times)
+    if omega is not None:
+        info["guarded_levels"] = guard(levels, omega)
+        clock("guard")
+    mg = pcmg(levels, nu, prefix)
+    clock("pcmg")
+    info["operator_complexity"] = round(sum(lvl.A.getInfo()["nz_used"] for lvl in levels)
+                                        / levels[0].A.getInfo()["nz_used"], 3)
+    if check:
+        rho = contraction(A, mg, levels)
+        clock("check")
+        if not rho < RHO_FAIL:
+            mg.destroy()
+            info["fallback"] = (f"the V-cycle is not a convergent SPD preconditioner for this matrix "
+                                f"(estimated ρ(I − M A) = {rho:.3g})")
+            return None, levels, info
+        info["rho"] = round(float(rho), 4)
+    info["setup_s"] = round(time.perf_counter() - t0, 3)
+    return mg, levels, info
+
+
+def fallback_gamg(A, why, func, prefix=""):
+    """PETSc's GAMG for ``A``, with a warning that says why (the distributed cycle's fallback)."""
+    PETSc = petsc()
+    warnings.warn(f"{func}: {why}; falling back to PETSc's GAMG.", RuntimeWarning, stacklevel=3)
+    pc = PETSc.PC().create(comm=A.getComm())
+    pc.setOptionsPrefix(prefix)
+    pc.setType(PETSc.PC.Type.GAMG)
+    pc.setOperators(A, A)
+    pc.setUp()
+    return pc
+
+
+def _stencils(A, boxes, rank, func):
+    return stencil_rows(*A.getValuesCSR(), boxes, rank, func)
+
+
+def _smoother_rows(level_smoother, op, patch, boxes, rank):
+    if op is None:  # an empty box
+        return _empty()
+    K, live = level_smoother(op)
+    return smoother_rows(K, live, op, patch, boxes, rank)
+
+
+def _interpolation_rows(op, patch, fine, coarse, rank, plan):
+    if op is None:
+        return _empty()
+    return interpolation_rows(op, patch, fine, coarse, rank, plan)
+
+
+def _check_symmetric(op, patch, boxes, rank, func):
+    if op is None:
+        return
+    asym, scale, low = check_rows(op, patch, boxes, rank)
+    if not low > 0:
+        raise ValueError(f"{func}: `A` has a diagonal entry <= 0 on rank {rank}, so it is not SPD; "
+                         "pass an SPD matrix.")
+    if asym > 1e-10 * scale:
+        raise ValueError(f"{func}: `A` is not symmetric (max |A - A^T| = {asym:.3g}, max |A| = "
+                         f"{scale:.3g}); symmetrize it, e.g. (A + A.T) / 2, or use a solver for "
+                         "nonsymmetric systems.")
+
+
+def _gather_patch(S, boxes, rank, comm):
+    """``(patch, values)``: this rank's patch (``None`` for an empty box) and its cells' stencils,
+    gathered from every rank's ``S`` (``(n_rank, m)``) by one scatter (collective)."""
+    PETSc = petsc()
+    m = S.shape[1]
+    g = PETSc.Vec().createMPI((S.size, PETSc.DECIDE), bsize=m, comm=comm)
+    g.setArray(S.reshape(-1))
+    patch, idx = None, np.zeros(0, dtype=np.int64)
+    if boxes.counts[rank]:
+        patch = boxes.patch(rank)
+        axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in patch), indexing="ij")
+        idx = boxes.index(tuple(a.reshape(-1) for a in axes))
+    iset = PETSc.IS().createBlock(m, idx.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
+    loc = PETSc.Vec().createSeq(idx.size * m, bsize=m, comm=PETSc.COMM_SELF)
+    scatter = PETSc.Scatter().create(g, iset, loc, None)
+    scatter.scatter(g, loc)
+    values = loc.getArray().reshape(-1, m).copy()
+    for obj in (scatter, loc, iset, g):
+        obj.destroy()
+    return patch, values
+
+
+def _aij(csr, rows, cols, comm):
+    """An MPIAIJ matrix from this rank's CSR rows (global columns); ``rows``/``cols`` are
+    ``(local, global)`` sizes."""
+    PETSc = petsc()
+    indptr, indices, data = csr
+    it = PETSc.IntType
+    return PETSc.Mat().createAIJ(size=(rows, cols), csr=(indptr.astype(it), indices.astype(it),
+                                                         np.ascontiguousarray(data, dtype=float)),
+                                 comm=comm)
+
+
+def _diagonal(d):
+    """The diagonal MPIAIJ matrix of Vec ``d``."""
+    PETSc = petsc()
+    r0, r1 = d.getOwnershipRange()
+    n = r1 - r0
+    it = PETSc.IntType
+    return PETSc.Mat().createAIJ(size=((n, d.getSize()), (n, d.getSize())),
+                                 csr=(np.arange(n + 1, dtype=it), np.arange(r0, r1, dtype=it),
+                                      d.getArray().copy()), comm=d.getComm())
+
+
+def _empty():
+    """CSR arrays of no rows."""
+    return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+
+
+def _seeded(lvl, seed):
+    """The serial check's seeded random vector on level ``lvl`` (natural order), this rank's part."""
+    v = lvl.A.createVecRight()
+    full = np.random.default_rng(seed).standard_normal(lvl.boxes.n)
+    v.setArray(full[lvl.boxes.natural(lvl.A.getComm().getRank())])
+    return v
+
+
+class _Clock:
+    """``clock(stage)`` adds the milliseconds since the last call to ``times[stage]``."""
+
+    def __init__(self, times):
+        self.times, self.last = times, time.perf_counter()
+
+    def __call__(self, stage):
+        now = time.perf_counter()
+        self.times[stage] = round(self.times.get(stage, 0.0) + 1e3 * (now - self.last), 1)
+        self.last = now
+
+
+def grid_method(name, shape, func):
+    """``(level_smoother, nu, omega)`` of grid-cycle name ``name`` (``gmg-jacobi``, a learned
+    V-cycle such as ``vcycle-2d``) for a grid of ``shape``, ``None`` for other names.  ``omega``
+    is the guard's Jacobi damping (``None``: no guard)."""
+    from ..precond import LearnedVCycle, jacobi_level_smoother
+    from ..zoo import available, shipped
+
+    base, _, options = name.partition(":")
+    if base == "gmg-jacobi":
+        method = jacobi_level_smoother(0.65), 1, None
+    elif base in available() and isinstance(shipped(base), LearnedVCycle):
+        model = shipped(base)
+        model.grid_shape(None, shape, func)  # a model for another dimension: NotAGrid naming the right one
+        method = model.level_smoother, int(model.meta.get("nu", 1)), model.model.omega
+    else:
+        return None
+    if any(o != "noclusters" for o in options.split(":") if o):
+        raise ValueError(f"{func}: {name!r}: the distributed cycle takes no options but ':noclusters' "
+                         "(it has no cluster coarse space and runs in float64); drop them, or use "
+                         "-learnsolve_mg false for the per-rank (block-Jacobi) cycle that takes them.")
+    return method
