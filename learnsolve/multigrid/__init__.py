@@ -46,8 +46,12 @@ from ._boxes import (
     PATCH_WIDTH,
     Boxes,
     check_rows,
+    coarse_rows,
+    coarsen_patch,
     interpolation_rows,
+    matrix_rows,
     patch_operator,
+    rows_to_csr,
     smoother_rows,
     stencil_rows,
 )
@@ -133,8 +137,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "BLOCK", "OMEGA", "PATCH_WIDTH", "RHO_GATE", "Boxes", "check_rows", "interpolation_rows",
-    "patch_operator", "prolongation", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
+    "BLOCK", "OMEGA", "PATCH_WIDTH", "RHO_GATE", "Boxes", "check_rows", "coarse_rows", "coarsen_patch",
+    "interpolation_rows", "matrix_rows",
+    "patch_operator", "prolongation", "rows_to_csr", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
     "GridInterpolation", "GridOperator",
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",

@@ -6,7 +6,9 @@ each rank's own cells: it reads their stencils from the rank's matrix rows
 scatter), runs the host kernels on that patch (:func:`patch_operator`) and
 keeps the rows of the cells it owns: interpolation (:func:`interpolation_rows`)
 and smoother (:func:`smoother_rows`) rows equal to the serial hierarchy's, as
-long as the patch reaches :data:`PATCH_WIDTH` cells past the box.  Everything
+long as the patch reaches :data:`PATCH_WIDTH` cells past the box; the Galerkin
+stencils of its coarse cells (:func:`coarsen_patch`, :func:`coarse_rows`) are
+the next level's rows (:func:`matrix_rows`).  Everything
 here is NumPy on one rank; the tests run every rank of a split in one process
 against :func:`learnsolve.multigrid.grid_hierarchy`.
 
@@ -21,18 +23,17 @@ the fine edges halved (``e // 2``); coarse boxes may be empty.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._grid import GridOperator, prolongation
+from ..ops import stencil as kernels
+from ._grid import GridOperator, _coarsen
 from ._layout import coarse_shape, interior, mirror, offsets, padded_shape
 from ._stencil import NotAGrid
 
-#: Cells past its box a rank's stencil patch reaches.  A fine cell's black-box weights read its
-#: own stencil and its neighbours', a smoother row its neighbours' diagonals, and a rank keeps the
-#: weights of coarse cells at most one fine cell outside its box; 1 passes the tests against the
-#: serial hierarchy (2D and 3D, boxes one cell wide), 2 leaves a margin.  (+1 on the low side
-#: for parity.)
-PATCH_WIDTH = 2
+#: Cells past its box a rank's stencil patch reaches.  A coarse cell's Galerkin stencil reads
+#: the interpolation weights of its neighbours' columns, which read the fine stencils up to three
+#: fine cells from its own fine cell; 2 gives the serial hierarchy bit for bit in the tests (2D and
+#: 3D, boxes one cell wide; 1 does not), 3 leaves a margin.  (+1 on the low side for parity.)
+PATCH_WIDTH = 3
 
 
 class Boxes:
@@ -73,6 +74,8 @@ class Boxes:
         self.counts = np.asarray(counts, dtype=np.int64).reshape(-1)  # per rank, x fastest
         self.start = np.concatenate([[0], np.cumsum(self.counts)])
         self.n = int(np.prod(self.shape))
+        self._cells = {}
+        self._neighbours = {}
 
     @classmethod
     def from_counts(cls, shape, counts):
@@ -89,9 +92,13 @@ class Boxes:
         return tuple((int(e[c]), int(e[c + 1])) for e, c in zip(self.edges, coords))
 
     def cells(self, rank):
-        """Grid coordinates (a tuple of C-order axes) of ``rank``'s cells, in its numbering."""
-        axes = [np.arange(lo, hi) for lo, hi in self.box(rank)]
-        return tuple(a.reshape(-1) for a in np.meshgrid(*axes, indexing="ij"))
+        """Grid coordinates (a tuple of C-order axes) of ``rank``'s cells, in its numbering
+        (computed once per rank; do not write to them)."""
+        rank = int(rank)
+        if rank not in self._cells:
+            axes = [np.arange(lo, hi) for lo, hi in self.box(rank)]
+            self._cells[rank] = tuple(a.reshape(-1) for a in np.meshgrid(*axes, indexing="ij"))
+        return self._cells[rank]
 
     def natural(self, rank):
         """C-order (natural) indices of ``rank``'s cells, in its numbering."""
@@ -106,6 +113,50 @@ class Boxes:
             rank = rank * self.procs[a] + i
             local = local * self.widths[a][i] + (c - e[i])
         return self.start[rank] + local
+
+    def neighbours(self, rank, offset):
+        """Global indices of the neighbours at ``offset`` (per axis, C order) of ``rank``'s cells,
+        in its numbering; ``-1`` where the neighbour lies outside the grid.  Neighbours inside
+        the box are a fixed step away; only the others are looked up."""
+        box = self.box(rank)
+        cells = self.cells(rank)
+        step, inside, here = 0, True, True
+        for (lo, hi), s, c, d in zip(box, self.shape, cells, offset):
+            step = step * (hi - lo) + int(d)
+            if d:
+                inside = inside & (c + d >= 0) & (c + d < s)
+                here = here & (c + d >= lo) & (c + d < hi)
+        out = np.arange(self.start[rank], self.start[rank + 1], dtype=np.int64) + step
+        if here is True:
+            return out
+        other = np.flatnonzero(inside & ~here)
+        out[other] = self.index(tuple(c[other] + d for c, d in zip(cells, offset)))
+        out[~inside] = -1
+        return out
+
+    def neighbour_table(self, rank, qs):
+        """``(len(qs), n_rank)``: :meth:`neighbours` for offsets ``offsets(dim)[qs]`` (each offset's
+        row computed once per rank and kept)."""
+        offs = offsets(self.dim)[:, 3 - self.dim:]
+        out = np.empty((len(qs), int(self.counts[rank])), dtype=np.int64)
+        for i, q in enumerate(qs):
+            key = (int(rank), int(q))
+            if key not in self._neighbours:
+                self._neighbours[key] = self.neighbours(rank, offs[q])
+            out[i] = self._neighbours[key]
+        return out
+
+    def coords(self, index):
+        """Grid coordinates (a tuple of C-order axes) of global (PETSc) indices ``index``."""
+        index = np.asarray(index, dtype=np.int64)
+        rank = np.searchsorted(self.start, index, side="right") - 1  # the last rank starting <= i
+        local = index - self.start[rank]
+        out = []
+        for a, rc in reversed(list(enumerate(np.unravel_index(rank, self.procs)))):
+            w = self.widths[a][rc]
+            out.append(self.edges[a][rc] + local % w)
+            local = local // w
+        return tuple(reversed(out))
 
     def coarse(self):
         """The split of the next coarser grid (coarse cell ``c`` with fine cell ``2c + 1``)."""
@@ -134,91 +185,123 @@ def stencil_rows(indptr, indices, data, boxes, rank, func="learnsolve.multigrid.
     if indptr.size != n_loc + 1:
         raise ValueError(f"{func}: rank {rank} has {indptr.size - 1} rows but its box holds {n_loc} "
                          "cells; the matrix's row layout must be the grid's (DMDA) layout.")
-    rows = np.repeat(np.arange(n_loc, dtype=np.int64), np.diff(indptr))
-    key = rows * boxes.n + np.asarray(indices, dtype=np.int64)
-    order = np.argsort(key, kind="stable")
-    key, data = key[order], np.asarray(data, dtype=np.float64)[order]
     offs = offsets(boxes.dim)[:, 3 - boxes.dim:]
-    S = np.zeros((n_loc, len(offs)))
-    found = 0
+    expected = np.empty((len(offs), n_loc), dtype=np.int64)  # offset-major: contiguous rows
     for q, o in enumerate(offs):
-        nb = tuple(c + d for c, d in zip(cells, o))
-        inside = np.all([(a >= 0) & (a < s) for a, s in zip(nb, boxes.shape)], axis=0)
-        r = np.flatnonzero(inside)
-        k = r * boxes.n + boxes.index(tuple(a[r] for a in nb))
-        pos = np.minimum(np.searchsorted(key, k), max(key.size - 1, 0))
-        hit = key[pos] == k if key.size else np.zeros(k.size, bool)
-        S[r[hit], q] = data[pos[hit]]
-        found += int(hit.sum())
-    if found != key.size:
-        raise NotAGrid(f"{func}: {key.size - found} entries of rank {rank}'s rows couple cells that "
-                       f"are not neighbours on the {'×'.join(map(str, boxes.shape))} grid, so this is "
-                       "not a grid stencil matrix; use the algebraic cycle (-learnsolve_pc "
+        expected[q] = boxes.neighbours(rank, o)
+    S = np.zeros((n_loc, len(offs)))
+    bad = np.zeros(n_loc, dtype=np.int64)
+    kernels.match_columns(indptr, np.asarray(indices, dtype=np.int64),
+                          np.asarray(data, dtype=np.float64), expected, S, bad)
+    if bad.any():
+        raise NotAGrid(f"{func}: {int(bad.sum())} entries of rank {rank}'s rows couple cells that "
+                       f"are not neighbours on the {'×'.join(map(str, boxes.shape))} grid, so this "
+                       "is not a grid stencil matrix; use the algebraic cycle (-learnsolve_pc "
                        "amg-learned) for it.")
     return S
 
 
-def patch_operator(values, patch):
+def patch_operator(values, patch, live=None):
     """A :class:`GridOperator` on the patch ``((lo, hi), ...)`` from its cells' stencils
-    ``values`` (``(n_patch, 3^d)``, C order); stencil entries reaching past the patch stay
-    (they read zero ghosts)."""
+    ``values`` (``(n_patch, 3^d)``, C order; or ``(n_patch, len(live))``: the offsets ``live``
+    alone, the others zero); stencil entries reaching past the patch stay (they read zero
+    ghosts)."""
     pshape = tuple(hi - lo for lo, hi in patch)
     dim = len(pshape)
-    S = np.zeros((3 ** dim,) + padded_shape(pshape))
-    interior(S, dim)[...] = values.T.reshape((3 ** dim,) + (1,) * (3 - dim) + pshape)
+    m = 3 ** dim
+    live = np.arange(m) if live is None else np.asarray(live)
+    S = np.zeros((m,) + padded_shape(pshape))
+    interior(S, dim)[live] = values.T.reshape((len(live),) + (1,) * (3 - dim) + pshape)
     return GridOperator(S, pshape)
 
 
-def _owned(op, patch, boxes, rank):
-    """Padded flat indices in ``op`` (on ``patch``) of ``rank``'s cells, in its numbering."""
-    cells = boxes.cells(rank)
-    pos = [c - lo + 1 for c, (lo, _) in zip(cells, patch)]
-    if op.dim == 2:
-        pos = [np.zeros_like(pos[0])] + pos
-    return np.ravel_multi_index(tuple(pos), op.padded)
+def _box(op, patch, boxes, rank):
+    """Slices of ``rank``'s box in the padded ``(Pz, Py, Px)`` layout of patch operator ``op``."""
+    box = [slice(lo - plo + 1, hi - plo + 1) for (lo, hi), (plo, _) in zip(boxes.box(rank), patch)]
+    return tuple(([slice(0, 1)] if op.dim == 2 else []) + box)
 
 
 def check_rows(op, patch, boxes, rank):
     """``(max |A − Aᵀ|, max |A|, min diagonal)`` over ``rank``'s rows (patch operator ``op``)."""
-    p = _owned(op, patch, boxes, rank)
-    if p.size == 0:
+    if not boxes.counts[rank]:
         return 0.0, 0.0, np.inf
-    mir = mirror(op.dim)
-    asym = max(float(np.abs(op.S[q, p] - op.S[mir[q], p + d]).max()) for q, d in enumerate(op.delta))
-    return asym, float(np.abs(op.S[:, p]).max()), float(op.S[len(op.delta) // 2, p].min())
+    S = op.S.reshape((len(op.S),) + op.padded)
+    box = _box(op, patch, boxes, rank)
+    offs, mir = offsets(op.dim), mirror(op.dim)
+    asym = scale = 0.0
+    for q in np.union1d(op.active, mir[op.active]):
+        moved = tuple(slice(b.start + o, b.stop + o) for b, o in zip(box, offs[q]))
+        here = S[q][tuple(box)]
+        asym = max(asym, float(np.abs(here - S[mir[q]][moved]).max()))
+        scale = max(scale, float(np.abs(here).max()))
+    return asym, scale, float(S[len(offs) // 2][tuple(box)].min())
 
 
 def smoother_rows(K, live, op, patch, boxes, rank):
     """``rank``'s rows of smoother ``K`` (cell-major ``(N_patch, len(live))`` on ``op``) as CSR
     ``(indptr, indices, data)`` with global columns."""
-    p = _owned(op, patch, boxes, rank)
-    cells = boxes.cells(rank)
-    offs = offsets(boxes.dim)[:, 3 - boxes.dim:]
-    rows, cols, vals = [], [], []
-    for j, q in enumerate(np.asarray(live)):
-        nb = tuple(c + d for c, d in zip(cells, offs[q]))
-        r = np.flatnonzero(np.all([(a >= 0) & (a < s) for a, s in zip(nb, boxes.shape)], axis=0))
-        rows.append(r)
-        cols.append(boxes.index(tuple(a[r] for a in nb)))
-        vals.append(K[p[r], j])
-    return _csr(rows, cols, vals, len(p), boxes.n)
+    cols = boxes.neighbour_table(rank, live).T
+    vals = K.reshape(op.padded + (K.shape[1],))[_box(op, patch, boxes, rank)].reshape(-1, K.shape[1])
+    return rows_to_csr(cols, vals, cols >= 0)
 
 
-def interpolation_rows(op, patch, fine, coarse, rank, plan=None):
-    """``rank``'s rows of the black-box interpolation from ``coarse`` to ``fine`` (both
-    :class:`Boxes`) computed on the patch operator ``op``, as CSR with global columns."""
-    dim = op.dim
+def coarsen_patch(op, plan=None, terms=None):
+    """``(Pc, Sc)``: black-box interpolation weights and Galerkin stencils of the patch operator
+    ``op``'s coarse grid (padded, ``(m, Nc)``), or ``(None, None)`` when it has no coarse cell."""
     cshape = coarse_shape(op.grid)
     if min(cshape) == 0:
-        return _csr([], [], [], int(fine.counts[rank]), coarse.n)
-    Pc = prolongation(op, cshape, plan)
+        return None, None
+    dim = op.dim
+    offs = offsets(dim)
+    if plan is None:
+        plan = kernels.boxmg_plan(offs)
+    if terms is None:
+        terms = kernels.galerkin_terms(offs, np.array([2 if dim == 3 else 0, 2, 2]))
+    return _coarsen(op, cshape, plan, terms)
+
+
+def coarse_rows(Sc, op, patch, coarse, rank):
+    """The ``(n_rank, m)`` coarse stencils of ``rank``'s coarse cells from the patch's Galerkin
+    stencils ``Sc`` (:func:`coarsen_patch`)."""
+    cshape = coarse_shape(op.grid)
+    m = 3 ** op.dim
+    if Sc is None or not coarse.counts[rank]:
+        return np.zeros((int(coarse.counts[rank]), m))
+    Sc = interior(Sc.reshape((m,) + padded_shape(cshape)), op.dim).reshape((m,) + cshape)
+    local = tuple(c - lo // 2 for c, (lo, _) in zip(coarse.cells(rank), patch))
+    return Sc[(slice(None),) + local].T.copy()
+
+
+def matrix_rows(S, boxes, rank):
+    """``rank``'s rows of the level matrix with stencils ``S`` (``(n_rank, m)``) as CSR with
+    global columns (zero entries left out, the diagonal kept)."""
+    cols = boxes.neighbour_table(rank, np.arange(S.shape[1])).T
+    valid = (cols >= 0) & (S != 0)
+    valid[:, S.shape[1] // 2] = True
+    return rows_to_csr(cols, S, valid)
+
+
+def interpolation_rows(Pc, op, patch, fine, coarse, rank):
+    """``rank``'s rows of the black-box interpolation from ``coarse`` to ``fine`` (both
+    :class:`Boxes`) from the patch's weights ``Pc`` (:func:`coarsen_patch`), as CSR with global
+    columns."""
+    dim = op.dim
+    cshape = coarse_shape(op.grid)
+    if Pc is None:
+        empty = np.zeros((int(fine.counts[rank]), 0))
+        return rows_to_csr(empty.astype(np.int64), empty, empty.astype(bool))
     Pc = interior(Pc.reshape((len(Pc),) + padded_shape(cshape)), dim).reshape((len(Pc),) + cshape)
     cp = np.meshgrid(*(np.arange(s) for s in cshape), indexing="ij")
     cglob = tuple(c + lo // 2 for c, (lo, _) in zip(cp, patch))  # patch lows are even
     col = coarse.index(tuple(c.reshape(-1) for c in cglob)).reshape(cshape)
     box = fine.box(rank)
     widths = [hi - lo for lo, hi in box]
-    rows, cols, vals = [], [], []
+    n_loc = int(fine.counts[rank])
+    # a fine cell has at most one parent per offset pattern: along each axis o = 0 (odd cells)
+    # or o = ±1 (even cells), so bit a of its slot says o_a = +1
+    cols = np.zeros((n_loc, 2 ** dim), dtype=np.int64)
+    vals = np.zeros(cols.shape)
+    valid = np.zeros(cols.shape, dtype=bool)
     for q, o in enumerate(offsets(dim)[:, 3 - dim:]):
         g = [2 * c + 1 + d + lo for c, d, (lo, _) in zip(cp, o, patch)]  # global fine cell
         keep = Pc[q] != 0
@@ -227,21 +310,23 @@ def interpolation_rows(op, patch, fine, coarse, rank, plan=None):
         local = np.zeros(int(keep.sum()), dtype=np.int64)
         for a, (lo, _), w in zip(g, box, widths):
             local = local * w + (a[keep] - lo)
-        rows.append(local)
-        cols.append(col[keep])
-        vals.append(Pc[q][keep])
-    return _csr(rows, cols, vals, int(fine.counts[rank]), coarse.n)
+        slot = sum(int(d == 1) << a for a, d in enumerate(o))
+        cols[local, slot] = col[keep]
+        vals[local, slot] = Pc[q][keep]
+        valid[local, slot] = True
+    return rows_to_csr(cols, vals, valid)
 
 
-def _csr(rows, cols, vals, n_rows, n_cols):
-    """Canonical CSR ``(indptr, indices, data)`` of COO pieces."""
-    cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt))  # noqa: E731
-    A = sp.csr_array((cat(vals, np.float64), (cat(rows, np.int64), cat(cols, np.int64))),
-                     shape=(n_rows, n_cols))
-    A.sum_duplicates()
-    A.sort_indices()
-    return A.indptr, A.indices, A.data
+def rows_to_csr(cols, vals, valid):
+    """CSR ``(indptr, indices, data)`` of rows given as ``(n, w)`` slots: column, value, and
+    whether the slot holds an entry (columns sorted within each row)."""
+    indptr = np.zeros(len(cols) + 1, dtype=np.int64)
+    np.cumsum(valid.sum(axis=1), out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    data = np.empty(indptr[-1], dtype=np.float64)
+    kernels.slots_to_csr(cols, vals, valid, indptr, indices, data)
+    return indptr, indices, data
 
 
-__all__ = ["PATCH_WIDTH", "Boxes", "check_rows", "interpolation_rows", "patch_operator",
-           "smoother_rows", "stencil_rows"]
+__all__ = ["PATCH_WIDTH", "Boxes", "check_rows", "coarse_rows", "coarsen_patch", "interpolation_rows",
+           "matrix_rows", "patch_operator", "rows_to_csr", "smoother_rows", "stencil_rows"]

@@ -377,6 +377,47 @@ def scatter(indptr, indices, data, grid, zpad, off_index, S, bad):
 
 
 @numba.njit(parallel=True, cache=True)
+def match_columns(indptr, indices, data, expected, S, bad):
+    """Row stencils from CSR rows whose columns are given per offset: ``S[i, q] = a_ij`` for the
+    entry with ``j = expected[q, i]`` (``-1``: no neighbour there); ``bad[i]`` counts row ``i``'s
+    entries matching no offset.  (The reference: :func:`learnsolve.multigrid.stencil_rows`'s
+    tests against :func:`learnsolve.multigrid.grid_stencil`.)"""
+    m = expected.shape[0]
+    for i in prange(indptr.shape[0] - 1):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            q = 0
+            while q < m and expected[q, i] != j:
+                q += 1
+            if q < m:
+                S[i, q] = data[k]
+            else:
+                bad[i] += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def slots_to_csr(cols, vals, valid, indptr, indices, data):
+    """CSR rows from ``(n, w)`` slots: row ``i``'s valid ``(cols, vals)`` sorted by column into
+    ``indices``/``data`` from ``indptr[i]`` (``indptr``: the cumulated valid counts).
+    (Reference: ``scipy.sparse.csr_array`` of the same entries, in the tests.)"""
+    for i in prange(cols.shape[0]):
+        start = indptr[i]
+        k = start
+        for j in range(cols.shape[1]):
+            if valid[i, j]:
+                c = cols[i, j]
+                v = vals[i, j]
+                t = k  # insertion sort: a row holds at most 27 entries
+                while t > start and indices[t - 1] > c:
+                    indices[t] = indices[t - 1]
+                    data[t] = data[t - 1]
+                    t -= 1
+                indices[t] = c
+                data[t] = v
+                k += 1
+
+
+@numba.njit(parallel=True, cache=True)
 def inverse_sqrt_diagonal(S, inv, z0, z1, Py, Px):
     """``inv[p] = 1/√s_p`` in float32 on interior cells (``s`` the centre row of ``S`` cast to
     float32; 0 where ``s_p ≤ 0``), as the smoother network's torch forward computes it."""

@@ -284,10 +284,12 @@ def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierar
 
 
 def jacobi_level_smoother(omega):
-    """``level_smoother(A) -> (K, live)`` of damped Jacobi (see :meth:`LearnedVCycle.level_smoother`)."""
+    """``level_smoother(A) -> (K, KT, live)`` of damped Jacobi (see
+    :meth:`LearnedVCycle.level_smoother`)."""
 
     def level_smoother(A):
-        return A.jacobi(omega), np.array([len(A.delta) // 2])
+        K = A.jacobi(omega)
+        return K, K, np.array([len(A.delta) // 2])
 
     return level_smoother
 
@@ -394,13 +396,13 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
                     for lvl in H.levels[:-1]], None
 
     def level_smoother(self, A):
-        """``(K, live)``: the smoother stencil the network predicts for host grid operator ``A``
-        (float32 cell-major ``(N, len(live))``) and the offsets it lives on (indices into
-        ``learnsolve.multigrid.offsets``); what the distributed cycle of
+        """``(K, KT, live)``: the smoother stencil the network predicts for host grid operator
+        ``A`` and its transpose's (float32 cell-major ``(N, len(live))``), and the offsets they
+        live on (indices into ``learnsolve.multigrid.offsets``); what the distributed cycle of
         :mod:`learnsolve.petsc` assembles per rank."""
-        K, _ = self._host_smoother(A)
+        K, KT = self._host_smoother(A)
         m = A.S.shape[0]
-        return K, (A.active if getattr(self.model, "pattern", False) else np.arange(m))
+        return K, KT, (A.active if getattr(self.model, "pattern", False) else np.arange(m))
 
     def _host_smoother(self, A, cells=16384):
         """``(K, KT)`` of one host level: the network's float32 forward in blocks of grid lines
