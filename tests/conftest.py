@@ -2,6 +2,9 @@ import pytest
 
 import learnsolve
 
+# run under mpiexec by tests/test_petsc_mg.py, not collected (it initializes MPI at import)
+collect_ignore = ["mpi_grid_cycle.py"]
+
 
 @pytest.fixture(scope="session")
 def small_spd():

@@ -51,7 +51,7 @@ class Boxes:
     >>> from learnsolve.multigrid import Boxes
     >>> B = Boxes((4, 6), [[0, 4], [0, 3, 6]])       # 2 ranks side by side in x
     >>> B.box(1), int(B.index((np.array([0]), np.array([3])))[0])
-    (((0, 3), (4, 6)), 12)
+    (((0, 4), (3, 6)), 12)
     >>> B.coarse().shape, [e.tolist() for e in B.coarse().edges]
     ((2, 3), [[0, 2], [0, 1, 3]])
     """

@@ -101,7 +101,6 @@ def embedded_env(env=None):
     --------
     >>> env = embedded_env({"PATH": "/usr/bin"})
     >>> env["PYTHONPATH"].split(os.pathsep)[0] == ROOT
-
     True
     """
     import site

@@ -59,7 +59,9 @@ def collectively(comm, what, fn, *args):
     try:
         out, error = fn(*args), None
     except Exception as exc:  # re-raised on every rank below
-        out, error = None, f"{type(exc).__name__}: {exc}"
+        text = str(exc)
+        text = text[len(what) + 2:] if text.startswith(f"{what}: ") else text
+        out, error = None, f"{type(exc).__name__}: {text}"
     error = agree(comm, error)
     if error is not None:
         raise RuntimeError(f"{what}: {error}")

@@ -392,7 +392,8 @@ def grid_method(name, shape, func):
         method = jacobi_level_smoother(0.65), 1, None
     elif base in available() and isinstance(shipped(base), LearnedVCycle):
         model = shipped(base)
-        model.grid_shape(None, shape, func)  # a model for another dimension: NotAGrid naming the right one
+        if shape is not None:  # a model for another dimension: NotAGrid naming the right one
+            model.grid_shape(None, shape, func)
         method = model.level_smoother, int(model.meta.get("nu", 1)), model.model.omega
     else:
         return None
