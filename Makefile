@@ -68,7 +68,7 @@ petsc: $(PSTAMP)
 
 petsc-test: $(PSTAMP)
 	$(MAKE) -s -C examples/petsc_c diffusion
-	$(PETSC_ENV) $(PBIN)/python -m pytest -q tests/test_petsc.py
+	$(PETSC_ENV) $(PBIN)/python -m pytest -q tests/test_petsc.py tests/test_petsc_mg.py
 	$(PETSC_ENV) $(PBIN)/python -c "import learnsolve.petsc"  # serial warm-up of numba's cache
 	cd examples/petsc_c && $(PETSC_ENV) mpiexec $$( [ "$$(id -u)" = 0 ] && echo --allow-run-as-root --oversubscribe ) \
 	  -n 2 ./diffusion -n 256 -ksp_type cg -ksp_rtol 1e-6 -ksp_norm_type unpreconditioned \

@@ -172,12 +172,14 @@ class Boxes:
         return tuple(out)
 
 
-def stencil_rows(indptr, indices, data, boxes, rank, func="learnsolve.multigrid.stencil_rows"):
+def stencil_rows(indptr, indices, data, boxes, rank, func="learnsolve.multigrid.stencil_rows", *,
+                 likely=None):
     """The ``(n_rank, 3^d)`` stencils of ``rank``'s cells from its CSR rows (global columns).
 
     ``S[i, o]`` is the entry of row ``i`` in the column of its neighbour at offset
     ``offsets(d)[o]`` (0 outside the grid).  Raises :class:`NotAGrid` when a row
-    has an entry for a cell that is not a neighbour.
+    has an entry for a cell that is not a neighbour.  ``likely`` (offset indices, e.g. a
+    star stencil's) are matched first, and all ``3^d`` only when some entry is left over.
     """
     cells = boxes.cells(rank)
     n_loc = len(cells[0])
@@ -185,14 +187,16 @@ def stencil_rows(indptr, indices, data, boxes, rank, func="learnsolve.multigrid.
     if indptr.size != n_loc + 1:
         raise ValueError(f"{func}: rank {rank} has {indptr.size - 1} rows but its box holds {n_loc} "
                          "cells; the matrix's row layout must be the grid's (DMDA) layout.")
-    offs = offsets(boxes.dim)[:, 3 - boxes.dim:]
-    expected = np.empty((len(offs), n_loc), dtype=np.int64)  # offset-major: contiguous rows
-    for q, o in enumerate(offs):
-        expected[q] = boxes.neighbours(rank, o)
-    S = np.zeros((n_loc, len(offs)))
+    m = 3 ** boxes.dim
+    qs = np.arange(m) if likely is None else np.asarray(likely)
+    expected = boxes.neighbour_table(rank, qs)
+    S = np.zeros((n_loc, m))
     bad = np.zeros(n_loc, dtype=np.int64)
-    kernels.match_columns(indptr, np.asarray(indices, dtype=np.int64),
-                          np.asarray(data, dtype=np.float64), expected, S, bad)
+    indices = np.asarray(indices, dtype=np.int64)
+    data = np.asarray(data, dtype=np.float64)
+    kernels.match_columns(indptr, indices, data, expected, qs, S, bad)
+    if bad.any() and qs.size < m:
+        return stencil_rows(indptr, indices, data, boxes, rank, func)
     if bad.any():
         raise NotAGrid(f"{func}: {int(bad.sum())} entries of rank {rank}'s rows couple cells that "
                        f"are not neighbours on the {'×'.join(map(str, boxes.shape))} grid, so this "

@@ -377,20 +377,20 @@ def scatter(indptr, indices, data, grid, zpad, off_index, S, bad):
 
 
 @numba.njit(parallel=True, cache=True)
-def match_columns(indptr, indices, data, expected, S, bad):
-    """Row stencils from CSR rows whose columns are given per offset: ``S[i, q] = a_ij`` for the
-    entry with ``j = expected[q, i]`` (``-1``: no neighbour there); ``bad[i]`` counts row ``i``'s
-    entries matching no offset.  (The reference: :func:`learnsolve.multigrid.stencil_rows`'s
+def match_columns(indptr, indices, data, expected, qs, S, bad):
+    """Row stencils from CSR rows whose columns are given per offset: ``S[i, qs[t]] = a_ij`` for
+    the entry with ``j = expected[t, i]`` (``-1``: no neighbour there); ``bad[i]`` counts row
+    ``i``'s entries matching none.  (The reference: :func:`learnsolve.multigrid.stencil_rows`'s
     tests against :func:`learnsolve.multigrid.grid_stencil`.)"""
     m = expected.shape[0]
     for i in prange(indptr.shape[0] - 1):
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
-            q = 0
-            while q < m and expected[q, i] != j:
-                q += 1
-            if q < m:
-                S[i, q] = data[k]
+            t = 0
+            while t < m and expected[t, i] != j:
+                t += 1
+            if t < m:
+                S[i, qs[t]] = data[k]
             else:
                 bad[i] += 1
 

@@ -82,7 +82,8 @@ def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
     offs = offsets(dim)
     plan = kernels.boxmg_plan(offs)
     terms = kernels.galerkin_terms(offs, np.array([2 if dim == 3 else 0, 2, 2]))
-    S = collectively(comm, func, _stencils, A, boxes, rank, func)
+    star = np.flatnonzero(np.abs(offs).sum(axis=1) <= 1)  # what a STAR DMDA's matrix holds
+    S = collectively(comm, func, _stencils, A, boxes, rank, func, star)
     clock("stencils")
     levels = [Level(A, boxes)]
     while True:
@@ -261,8 +262,8 @@ def fallback_gamg(A, why, func, prefix=""):
     return pc
 
 
-def _stencils(A, boxes, rank, func):
-    return stencil_rows(*A.getValuesCSR(), boxes, rank, func)
+def _stencils(A, boxes, rank, func, likely):
+    return stencil_rows(*A.getValuesCSR(), boxes, rank, func, likely=likely)
 
 
 def _smoother_rows(level_smoother, op, patch, boxes, rank):
