@@ -317,18 +317,18 @@ def _gather_patch(S, boxes, rank, comm):
     gathered from every rank's ``S`` (``(n_rank, m)``) by one scatter (collective)."""
     PETSc = petsc()
     m = S.shape[1]
-    g = PETSc.Vec().createMPI((S.size, PETSc.DECIDE), bsize=m, comm=comm)
-    g.setArray(S.reshape(-1))
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    g = PETSc.Vec().createWithArray(S.reshape(-1), size=(S.size, PETSc.DECIDE), bsize=m, comm=comm)
     patch, idx = None, np.zeros(0, dtype=np.int64)
     if boxes.counts[rank]:
         patch = boxes.patch(rank)
         axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in patch), indexing="ij")
         idx = boxes.index(tuple(a.reshape(-1) for a in axes))
     iset = PETSc.IS().createBlock(m, idx.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
-    loc = PETSc.Vec().createSeq(idx.size * m, bsize=m, comm=PETSc.COMM_SELF)
+    values = np.empty((idx.size, m))
+    loc = PETSc.Vec().createWithArray(values.reshape(-1), bsize=m, comm=PETSc.COMM_SELF)
     scatter = PETSc.Scatter().create(g, iset, loc, None)
     scatter.scatter(g, loc)
-    values = loc.getArray().reshape(-1, m).copy()
     for obj in (scatter, loc, iset, g):
         obj.destroy()
     return patch, values
