@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.learnsolve-installed
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/cpu/*.h)
 
-.PHONY: install demo test wheel-test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu gpu-wheels bench-petsc bench-fem lint clean
+.PHONY: install demo test wheel-test petsc petsc-test bench-readme bench-kernels bench-vcycle bench-gpu gpu-wheels bench-petsc bench-petsc-mg bench-fem lint clean
 
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -96,6 +96,9 @@ gpu-wheels: $(STAMP)
 
 bench-petsc: $(PSTAMP)
 	$(PBIN)/python benchmarks/petsc_table.py
+
+bench-petsc-mg: $(PSTAMP)
+	$(PBIN)/python benchmarks/petsc_mg.py
 
 bench-fem: $(STAMP)
 	$(BIN)/python examples/fem/diffusion.py
