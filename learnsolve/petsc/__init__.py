@@ -30,9 +30,12 @@ Options (with the KSP's prefix):
     Positive-definiteness check of the V-cycles (default true).  A distributed
     cycle that fails it falls back, with a warning, to PETSc's GAMG.
 ``-learnsolve_mg BOOL``
-    Grid cycles on a DMDA: the distributed ``PCMG`` cycle (true) or the
-    per-rank one (false: block Jacobi over ranks, with the cluster coarse space
-    and the ``:float32`` option).  Default: distributed on more than one rank.
+    The distributed cycles (true): the grid cycles on a DMDA as one ``PCMG``
+    (:mod:`learnsolve.petsc._grid_mg`), ``amg-learned``/``amg-chebyshev`` on
+    any MPIAIJ matrix as GAMG's hierarchy with the learned smoothers
+    (:mod:`learnsolve.petsc._amg_mg`); or the per-rank cycles (false: block
+    Jacobi over ranks, with the cluster coarse space and the name options).
+    Default: distributed on more than one rank.
 
 petsc4py is optional: this module imports without it and only its methods
 need it (Debian: ``apt-get install python3-petsc4py``; ``make petsc``).
@@ -220,7 +223,7 @@ class PC:
             self.ksp_type = opts.getString("ksp_type")
 
     def setUp(self, pc):
-        from . import _grid_mg
+        from . import _amg_mg, _grid_mg
 
         t0 = time.perf_counter()
         _register(self, pc)
@@ -242,7 +245,20 @@ class PC:
                         "amg-learned, or -learnsolve_mg false for a grid cycle per rank")
                 self._distributed(pc, P, method, name, what, t0)
                 return
+            parameters = collectively(comm, what, _amg_mg.algebraic_method, name, what)
+            if parameters is not False:
+                self._algebraic(pc, P, parameters, name, what, t0)
+                return
         self._per_rank(pc, P, dim, grid, name, what, t0)
+
+    def _algebraic(self, pc, P, parameters, name, what, t0):
+        from . import _amg_mg
+
+        prefix = (pc.getOptionsPrefix() or "") + "learnsolve_"
+        inner, smoothers, info = _amg_mg.build(P, parameters, check=self.check, func=what,
+                                               prefix=prefix)
+        self.inner, self.levels, self.info, self.name = inner, smoothers, info, name
+        self.setup_time = time.perf_counter() - t0
 
     def _distributed(self, pc, P, method, name, what, t0):
         from . import _grid_mg
@@ -279,8 +295,9 @@ class PC:
         """Free the previous set-up's distributed cycle (a new operator is being set up)."""
         if self.inner is not None:
             self.inner.destroy()
-            for lvl in self.levels or ():
-                for mat in {id(m): m for m in (lvl.K, lvl.KT, lvl.P) if m is not None}.values():
+            for lvl in self.levels or ():  # grid levels, or the algebraic cycle's smoothers
+                mats = (lvl.K, lvl.KT, lvl.P) if hasattr(lvl, "K") else (lvl,)
+                for mat in {id(m): m for m in mats if m is not None}.values():
                     mat.destroy()
             self.inner = self.levels = None
         self.M = None
@@ -302,8 +319,10 @@ class PC:
     def view(self, pc, viewer):
         info = ", ".join(f"{k}={v}" for k, v in self.info.items())
         if self.inner is not None:
-            kind = "PETSc GAMG (fallback)" if "fallback" in self.info else "PCMG"
-            viewer.printfASCII(f"  learnsolve preconditioner {self.name!r}: distributed grid V-cycle "
+            kind = ("PETSc GAMG (fallback)" if "fallback" in self.info else
+                    "GAMG's levels, learnsolve smoothers" if "network_levels" in self.info else "PCMG")
+            cycle = "algebraic" if "network_levels" in self.info else "grid"
+            viewer.printfASCII(f"  learnsolve preconditioner {self.name!r}: distributed {cycle} V-cycle "
                                f"across {pc.getComm().getSize()} ranks ({kind}), linear=True, "
                                "spd=True\n")
             viewer.printfASCII(f"  set-up {self.setup_time:.3f} s; {info}\n")

@@ -15,7 +15,7 @@ from ..zoo import available, pretrained, shipped
 from ._amg import amg
 from ._amg_cycle import amg_chebyshev, amg_cycle
 from ._amg_learned import NET_MIN_ROWS, LearnedAMG
-from ._amg_smoother import chebyshev_smoother, learned_smoother, smoother_inputs
+from ._amg_smoother import chebyshev_smoother, learned_smoother, smoother_inputs, smoother_values
 from ._auto import auto
 from ._base import Preconditioner
 from ._basic import identity, jacobi
@@ -128,7 +128,7 @@ __all__ = ["GRID_BUILDERS", "GRID_OPTIONS", "GUARD_RATE", "RHO_FAIL", "DevicePre
            "LearnedAMG", "LearnedDCDM",
            "LearnedFactor", "NET_MIN_ROWS",
            "LearnedVCycle", "NoDevicePath", "OmegaTuner", "Preconditioner", "amg", "amg_chebyshev",
-           "amg_cycle", "auto", "chebyshev_smoother", "learned_smoother",
+           "amg_cycle", "auto", "chebyshev_smoother", "learned_smoother", "smoother_values",
            "assemble_factor", "build", "factor_inputs", "factored", "fsai", "gmg", "gnn_forward",
            "grid_cycle", "guard_smoothers", "ic0", "ick", "identity", "inverse_factored", "jacobi",
            "jacobi_level_smoother", "jacobi_smoothers",

@@ -225,6 +225,40 @@ def smoother(A, parameters=None):
     return sp.csr_array((out, A.indices, A.indptr), shape=A.shape)
 
 
+def smoother_values(indptr, indices, data, s, parameters=None, exchange=None):
+    """The smoother's entries on some rows of a matrix whose other rows live elsewhere (a rank's
+    rows under MPI): ``K``'s values in ``data``'s places.
+
+    ``indptr``/``indices``/``data`` are the ``n`` rows in a local numbering whose
+    columns ``0..n-1`` are these rows' own (row ``i``'s diagonal is column ``i``)
+    and ``n..`` the ghosts; ``s`` is ``1/√diag`` of all columns;
+    ``exchange(v)`` returns a per-row array ``v`` (``(n, k)``) with the ghost
+    rows' values appended (``(n + ghosts, k)``, from their owners).  The network
+    reads its rows' features and their neighbours' (one round of message
+    passing), ``K_ij`` the neighbour's scale ``h_j``: two exchanges.  With no
+    ghosts and ``exchange=None`` this is :func:`smoother`'s values (tested).
+    """
+    n = indptr.size - 1
+    exchange = exchange or (lambda v: v)
+    x = np.empty((n, NODE_INPUTS))
+    _row_features(indptr, indices, data, s, x)
+    x = exchange(x)
+    m = x.shape[0]
+    ext = np.concatenate([indptr, np.full(m - n, indptr[-1], dtype=indptr.dtype)])  # ghosts: no entries
+    g, h = np.empty(m), np.empty(m)
+    if parameters is None:
+        _scale(x, np.zeros((m, 0)), RATIO, g, h)
+    else:
+        *weights, ratio = parameters
+        uv = np.empty((m, 2))
+        _network(ext, indices, data, s, x, *weights, uv)
+        _scale(x, uv, ratio, g, h)
+    h = exchange(h[:n, None])[:, 0]  # the owners' h for the ghost columns
+    out = np.empty(data.size)
+    _assemble(indptr, indices, data, s, g, h, out)
+    return out
+
+
 def chebyshev_smoother(A):
     """The local-Chebyshev smoother of CSR ``A``: ``K = D^-1/2 p(Ã) D^-1/2`` with ``p`` the
     degree-1 polynomial of :func:`learnsolve.nn.chebyshev_coefficients` (ratio :data:`RATIO`) for

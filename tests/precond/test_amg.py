@@ -194,3 +194,34 @@ def test_auto_picks_by_the_matrix_form():
     assert iterations(mesh.A, mesh.b, Mm)[0] <= 16
     with pytest.raises(learnsolve.multigrid.NotAGrid):
         auto(mesh.A, shape=(10, 10))
+
+
+def test_smoother_values_on_a_ranks_rows_equal_the_whole_smoother(learned):
+    """The rows of each of three 'ranks' (local numbering, ghosts appended by an exchange that
+    hands over the owners' values) give the serial smoother's entries, network and Chebyshev."""
+    from learnsolve.precond import smoother_values
+    from learnsolve.precond._amg_smoother import NODE_INPUTS, row_features
+
+    A = problems.fem_diffusion(40, contrast=1e4, seed=3).A.tocsr()
+    A.sort_indices()
+    n = A.shape[0]
+    for parameters in (learned.parameters, None):
+        K = learned_smoother(A, parameters)
+        x_all = row_features(A)
+        _, h_all = coefficients(A, parameters)
+        for r0, r1 in ((0, n // 3), (n // 3, n // 2), (n // 2, n)):
+            rows = A[r0:r1]
+            own = (rows.indices >= r0) & (rows.indices < r1)
+            ghost = np.unique(rows.indices[~own])
+            local = np.where(own, rows.indices - r0, (r1 - r0) + np.searchsorted(ghost, rows.indices))
+            full = {NODE_INPUTS: x_all, 1: h_all[:, None]}
+
+            def exchange(v, full=full, r0=r0, r1=r1, ghost=ghost):
+                np.testing.assert_allclose(v, full[v.shape[1]][r0:r1], rtol=1e-12)  # owners agree
+                return np.concatenate([v, full[v.shape[1]][ghost]])
+
+            s = 1 / np.sqrt(A.diagonal())
+            values = smoother_values(rows.indptr.astype(np.int64), local.astype(np.int64), rows.data,
+                                     np.concatenate([s[r0:r1], s[ghost]]), parameters, exchange)
+            np.testing.assert_allclose(values, K[r0:r1].data, rtol=1e-12)
+
