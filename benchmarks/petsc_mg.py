@@ -38,13 +38,24 @@ PROBLEMS = [
     ("2D 1024², contrast 1e4 (16×16 blocks)", ["-dim", "2", "-n", "1024", "-field", "blocks"]),
     ("2D 1024², log-normal (variance 1)", ["-dim", "2", "-n", "1024", "-field", "lognormal"]),
     ("3D 100³, log-normal (variance 1)", ["-dim", "3", "-n", "100", "-field", "lognormal"]),
+    ("2D 1024², log-normal, no DMDA (algebraic)",
+     ["-dim", "2", "-n", "1024", "-field", "lognormal", "-use_dm", "0"]),
 ]
 PY = ["-pc_type", "python", "-pc_python_type", "learnsolve.petsc.PC"]
 
 
-def methods(dim):
+def methods(dim, algebraic=False):
     """(label, options, rank counts)."""
     name = f"vcycle-{dim}d"
+    if algebraic:
+        return [
+            ("learnsolve amg-learned, distributed (GAMG's levels)",
+             PY + ["-learnsolve_pc", "amg-learned", "-learnsolve_mg", "1"], (1, 2, 4)),
+            ("learnsolve amg-learned, per rank (block Jacobi; 1 rank: in-process cycle)",
+             PY + ["-learnsolve_pc", "amg-learned", "-learnsolve_mg", "0"], (1, 2)),
+            ("hypre BoomerAMG", ["-pc_type", "hypre", "-pc_hypre_type", "boomeramg"], (1, 2, 4)),
+            ("gamg", ["-pc_type", "gamg"], (1, 2, 4)),
+        ]
     return [
         (f"learnsolve {name}, distributed (PCMG)", PY + ["-learnsolve_pc", name, "-learnsolve_mg", "1"],
          (1, 2, 4)),
@@ -122,17 +133,17 @@ def main(argv=None):
     for label, problem in PROBLEMS:
         if args.only and args.only not in label:
             continue
-        dim = int(problem[1])
+        dim, algebraic = int(problem[1]), "-use_dm" in problem
         for nprocs in (1, 2, 4):  # rank counts outside, methods inside: neighbours share conditions
             runs = {}
             for _ in range(args.rounds if nprocs <= (os.cpu_count() or 1) else 1):
-                for method, opts, ranks in methods(dim):
+                for method, opts, ranks in methods(dim, algebraic):
                     if nprocs in ranks:
                         r = run(nprocs, problem, opts, args)
                         runs.setdefault(method, []).append(r)
                         print(label, "|", method, "|", nprocs, "|", r, flush=True)
             rows += [(label, method, nprocs, _median(rs)) for method, rs in runs.items()]
-    order = {m: i for i, (m, _, _) in enumerate(methods(2) + methods(3))}
+    order = {m: i for i, (m, _, _) in enumerate(methods(2) + methods(3) + methods(2, True))}
     rows.sort(key=lambda r: ([p for p, _ in PROBLEMS].index(r[0]), order[r[1]], r[2]))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "petsc_mg.json"), "w") as f:

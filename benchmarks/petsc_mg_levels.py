@@ -24,8 +24,9 @@ from petsc4py import PETSc  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
                                 "petsc_python"))
-import learnsolve  # noqa: E402
 from diffusion import assemble, field  # noqa: E402
+
+import learnsolve  # noqa: E402
 from learnsolve.petsc import _grid_mg  # noqa: E402
 
 

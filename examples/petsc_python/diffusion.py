@@ -18,8 +18,9 @@ Options: ``-n <256>`` cells per side, ``-dim <2>``, ``-field <blocks>`` (``block
 example's 1-or-contrast field on ``-blocks <16>`` blocks per side; ``lognormal``: ``exp(g)``;
 ``piecewise``: ``contrast`` where ``g > 0``; ``g`` a Gaussian random field of variance
 ``-variance <1>`` from ``learnsolve.problems``, seed ``-seed <0>``), ``-contrast <1e4>``,
-``-repeat <1>`` (set up and solve this many times, report the medians of repeats 2..), plus any
-KSP/PC option.
+``-repeat <1>`` (set up and solve this many times, report the medians of repeats 2..),
+``-use_dm <true>`` (false: the KSP gets the bare matrix, and the default preconditioner is the
+algebraic ``amg-learned``), plus any KSP/PC option.
 """
 
 import sys
@@ -118,15 +119,17 @@ def main():
     x, r = b.duplicate(), b.duplicate()
 
     ksp = PETSc.KSP().create(comm=da.comm)
-    ksp.setDM(da)
-    ksp.setDMActive(False)
+    if opts.getBool("use_dm", True):  # -use_dm false: a bare MPIAIJ matrix (the algebraic cycles)
+        ksp.setDM(da)
+        ksp.setDMActive(False)
     ksp.setOperators(A)
     ksp.setType("cg")
     ksp.setTolerances(rtol=1e-6)
     ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
     pc = ksp.getPC()
     pc.setType("python")
-    pc.setPythonContext(learnsolve.petsc.PC(f"vcycle-{dim}d"))  # -learnsolve_pc / -pc_type override it
+    default = f"vcycle-{dim}d" if opts.getBool("use_dm", True) else "amg-learned"
+    pc.setPythonContext(learnsolve.petsc.PC(default))  # -learnsolve_pc / -pc_type override it
     ksp.setFromOptions()
 
     setups, solves = [], []
