@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from diffusion import assemble, field  # noqa: E402
 
 import learnsolve  # noqa: E402
-from learnsolve.petsc import _grid_mg  # noqa: E402
+import learnsolve.petsc  # noqa: E402
 
 
 def ghosts(mat):
@@ -55,9 +55,7 @@ def main():
     da = PETSc.DMDA().create([n] * dim, dof=1, stencil_width=1, stencil_type=PETSc.DMDA.StencilType.STAR,
                              comm=comm)
     A = assemble(da, field((n,) * dim, "lognormal"))
-    model = learnsolve.pretrained(f"vcycle-{dim}d")
-    _, levels, info = _grid_mg.build(A, da, model.level_smoother, nu=1, omega=model.model.omega,
-                                     func="petsc_mg_levels")
+    _, levels, info = learnsolve.petsc.distributed_grid_cycle(A, da)
     PETSc.Sys.Print(f"{n}^{dim} on {comm.getSize()} ranks (process grid {info['procs']}), "
                     f"set-up stages (ms): {info['setup_times']}")
     PETSc.Sys.Print("| level | cells | rows per rank (max/min) | A ghosts / neighbours | "

@@ -60,7 +60,7 @@ def test_bad_input_is_one_clear_error_on_every_rank(runs):
         bad = runs[n]["bad"]
         assert "DMCreateMatrix on a DMDA" in bad["no_dmda"] and "amg-learned" in bad["no_dmda"]
         assert "not symmetric" in bad["nonsymmetric"]
-        assert "takes no options but ':noclusters'" in bad["options"]
+        assert "takes no options but ':clusters' and ':noclusters'" in bad["options"]
         assert "use learnsolve.pretrained('vcycle-2d')" in bad["other_dim"]
         for message in (bad["no_dmda"], bad["nonsymmetric"]):
             assert message.count("learnsolve.petsc.PC: -learnsolve_pc") == 1, message

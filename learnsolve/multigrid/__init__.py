@@ -42,6 +42,7 @@ from ._algebraic import (
     classical_hierarchy,
     device_hierarchy,
 )
+from ._box_clusters import CLUSTER_WIDTH, basis_rows, patch_clusters
 from ._boxes import (
     PATCH_WIDTH,
     Boxes,
@@ -137,7 +138,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "BLOCK", "OMEGA", "PATCH_WIDTH", "RHO_GATE", "Boxes", "check_rows", "coarse_rows", "coarsen_patch",
+    "BLOCK", "CLUSTER_WIDTH", "OMEGA", "basis_rows", "patch_clusters", "PATCH_WIDTH",
+    "RHO_GATE", "Boxes", "check_rows", "coarse_rows", "coarsen_patch",
     "interpolation_rows", "matrix_rows",
     "patch_operator", "prolongation", "rows_to_csr", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
     "GridInterpolation", "GridOperator",

@@ -135,6 +135,45 @@ def mpiexec_command(nprocs):
     return cmd + ["-n", str(int(nprocs))]
 
 
+def distributed_grid_cycle(A, da, name=None, *, check=True):
+    """The distributed grid V-cycle of a DMDA matrix as a set-up PETSc ``PCMG`` (collective).
+
+    What ``-learnsolve_pc NAME`` builds on several ranks, without the cluster
+    space, for codes (and benchmarks) that want the ``PCMG`` itself.
+
+    Parameters
+    ----------
+    A : petsc4py.PETSc.Mat
+        MPIAIJ matrix from ``DMCreateMatrix`` on ``da`` (SPD).
+    da : petsc4py.PETSc.DMDA
+    name : str, optional
+        ``vcycle-2d``/``-3d`` (default: the DMDA's dimension) or ``gmg-jacobi``.
+    check : bool
+        The positive-definiteness check (a failed one raises).
+
+    Returns
+    -------
+    pc : petsc4py.PETSc.PC
+    levels : list
+        Per level ``A``, ``K``, ``KT``, ``P`` (from the next coarser) and ``boxes`` (keep them
+        with ``pc``).
+    info : dict
+    """
+    from . import _grid_mg
+
+    dim = da.getDim()
+    name = name or f"vcycle-{dim}d"
+    func = f"learnsolve.petsc.distributed_grid_cycle({name!r})"
+    method = _grid_mg.grid_method(name, tuple(reversed(da.getSizes()[:dim])), func)
+    if method is None:
+        raise ValueError(f"{func}: {name!r} is not a grid cycle; use vcycle-2d, vcycle-3d or gmg-jacobi.")
+    smoother, nu, omega, _ = method
+    pc, levels, info = _grid_mg.build(A, da, smoother, nu=nu, omega=omega, check=check, func=func)
+    if pc is None:
+        raise RuntimeError(f"{func}: {info['fallback']}")
+    return pc, levels, info
+
+
 _LIVE = []  # (context, pc) pairs set up in this process
 
 
@@ -203,6 +242,7 @@ class PC:
         self.mg = mg  # None: distributed on more than one rank
         self.M = None
         self.inner = None  # the distributed cycle's PCMG (or its GAMG fallback)
+        self.space = None  # the distributed cluster space around it
         self.levels = None
         self.info = {}
         self.setup_time = 0.0
@@ -261,14 +301,21 @@ class PC:
         self.setup_time = time.perf_counter() - t0
 
     def _distributed(self, pc, P, method, name, what, t0):
-        from . import _grid_mg
+        from ..multigrid import RHO_GATE
+        from . import _clusters_mg, _grid_mg
 
-        smoother, nu, omega = method
+        smoother, nu, omega, clusters = method
         prefix = (pc.getOptionsPrefix() or "") + "learnsolve_"
         inner, levels, info = _grid_mg.build(P, pc.getDM(), smoother, nu=nu, omega=omega,
                                              check=self.check, func=what, prefix=prefix)
         if inner is None:
             inner = _grid_mg.fallback_gamg(P, info["fallback"], what, prefix)
+        elif clusters and (clusters is True or info.get("rho") is None or info["rho"] > RHO_GATE):
+            # as the serial cycle: the space when A has coefficient jumps and the cycle alone
+            # contracts worse than RHO_GATE (always with :clusters, or with the check off)
+            space, more = _clusters_mg.build(levels[0], levels[0].S, what, force=clusters is True)
+            info.update(more)
+            self.space = space
         self.inner, self.levels, self.info, self.name = inner, levels, info, name
         self.setup_time = time.perf_counter() - t0
 
@@ -293,6 +340,9 @@ class PC:
 
     def _release(self):
         """Free the previous set-up's distributed cycle (a new operator is being set up)."""
+        if self.space is not None:
+            self.space.destroy()
+            self.space = None
         if self.inner is not None:
             self.inner.destroy()
             for lvl in self.levels or ():  # grid levels, or the algebraic cycle's smoothers
@@ -303,6 +353,9 @@ class PC:
         self.M = None
 
     def apply(self, pc, x, y):
+        if self.space is not None:
+            self.space.apply(self.inner.apply, x, y)
+            return
         if self.inner is not None:
             self.inner.apply(x, y)
             return

@@ -53,6 +53,7 @@ class Level:
     def __init__(self, A, boxes):
         self.A, self.boxes = A, boxes
         self.K = self.KT = self.P = None
+        self.S = None  # the rank's stencils (n_rank, 3^d), kept on the finest level
 
 
 def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
@@ -86,6 +87,7 @@ def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
     S = collectively(comm, func, _stencils, A, boxes, rank, func, star)
     clock("stencils")
     levels = [Level(A, boxes)]
+    levels[0].S = S
     while True:
         lvl = levels[-1]
         B = lvl.boxes
@@ -312,8 +314,9 @@ def _live_offsets(S, comm):
     return np.flatnonzero(flags)
 
 
-def _gather_patch(S, boxes, rank, comm):
-    """``(patch, values)``: this rank's patch (``None`` for an empty box) and its cells' stencils,
+def _gather_patch(S, boxes, rank, comm, width=None):
+    """``(patch, values)``: this rank's patch (``None`` for an empty box; ``width`` cells past
+    its box, default :data:`~learnsolve.multigrid.PATCH_WIDTH`) and its cells' rows of ``S``,
     gathered from every rank's ``S`` (``(n_rank, m)``) by one scatter (collective)."""
     PETSc = petsc()
     m = S.shape[1]
@@ -321,7 +324,7 @@ def _gather_patch(S, boxes, rank, comm):
     g = PETSc.Vec().createWithArray(S.reshape(-1), size=(S.size, PETSc.DECIDE), bsize=m, comm=comm)
     patch, idx = None, np.zeros(0, dtype=np.int64)
     if boxes.counts[rank]:
-        patch = boxes.patch(rank)
+        patch = boxes.patch(rank) if width is None else boxes.patch(rank, width)
         axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in patch), indexing="ij")
         idx = boxes.index(tuple(a.reshape(-1) for a in axes))
     iset = PETSc.IS().createBlock(m, idx.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
@@ -382,9 +385,10 @@ class _Clock:
 
 
 def grid_method(name, shape, func):
-    """``(level_smoother, nu, omega)`` of grid-cycle name ``name`` (``gmg-jacobi``, a learned
-    V-cycle such as ``vcycle-2d``) for a grid of ``shape``, ``None`` for other names.  ``omega``
-    is the guard's Jacobi damping (``None``: no guard)."""
+    """``(level_smoother, nu, omega, clusters)`` of grid-cycle name ``name`` (``gmg-jacobi``, a
+    learned V-cycle such as ``vcycle-2d``, optionally ending in ``:clusters``/``:noclusters``)
+    for a grid of ``shape``, ``None`` for other names.  ``omega`` is the guard's Jacobi damping
+    (``None``: no guard); ``clusters`` is ``"auto"``, ``True`` or ``False``."""
     from ..precond import LearnedVCycle, jacobi_level_smoother
     from ..zoo import available, shipped
 
@@ -398,8 +402,10 @@ def grid_method(name, shape, func):
         method = model.level_smoother, int(model.meta.get("nu", 1)), model.model.omega
     else:
         return None
-    if any(o != "noclusters" for o in options.split(":") if o):
-        raise ValueError(f"{func}: {name!r}: the distributed cycle takes no options but ':noclusters' "
-                         "(it has no cluster coarse space and runs in float64); drop them, or use "
-                         "-learnsolve_mg false for the per-rank (block-Jacobi) cycle that takes them.")
-    return method
+    options = [o for o in options.split(":") if o]
+    if any(o not in ("clusters", "noclusters") for o in options):
+        raise ValueError(f"{func}: {name!r}: the distributed cycle takes no options but ':clusters' "
+                         "and ':noclusters' (it runs in float64); drop them, or use -learnsolve_mg "
+                         "false for the per-rank (block-Jacobi) cycle that takes them.")
+    clusters = {"clusters": True, "noclusters": False}[options[-1]] if options else "auto"
+    return (*method, clusters)
