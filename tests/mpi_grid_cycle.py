@@ -1,10 +1,11 @@
 """The distributed grid cycle on the ranks of ``mpiexec -n N`` (run by tests/test_petsc_mg.py).
 
 Prints one JSON line (rank 0): per problem the CG iterations and true residual with
-``-learnsolve_pc vcycle-<d>d`` as a distributed cycle, the symmetry defect
-``|yᵀ M x − xᵀ M y| / |yᵀ M x|``, the largest difference of ``M r`` from the serial cycle's
-(``learnsolve.pretrained(...).aspreconditioner``, no cluster space) relative to its largest
-entry, and the messages of the bad inputs.
+``-learnsolve_pc vcycle-<d>d`` as a distributed cycle (``:clusters`` for ``clusters-*``), the
+symmetry defect ``|yᵀ M x − xᵀ M y| / |yᵀ M x|``, the largest difference of ``M r`` from the
+serial preconditioner's (``learnsolve.pretrained(...).aspreconditioner``, the same cluster-space
+rule) relative to its largest entry; the distributed algebraic cycles on the bare matrix; and
+the messages of the bad inputs.
 """
 
 import json
@@ -28,7 +29,7 @@ from diffusion import assemble, field  # noqa: E402
 
 COMM = PETSc.COMM_WORLD
 PROBLEMS = {"blocks-2d": (2, 64, "blocks"), "lognormal-2d": (2, 64, "lognormal"),
-            "lognormal-3d": (3, 16, "lognormal")}
+            "lognormal-3d": (3, 16, "lognormal"), "clusters-2d": (2, 48, "piecewise")}
 
 
 def dmda(shape, comm=COMM, ranges=None):
@@ -82,7 +83,8 @@ def check(key):
     k = field(shape, kind)
     da = dmda(shape)
     A = assemble(da, k)
-    ksp, its, relres, reason = solve(A, da, f"vcycle-{dim}d")
+    clusters = key.startswith("clusters")
+    ksp, its, relres, reason = solve(A, da, f"vcycle-{dim}d" + (":clusters" if clusters else ""))
     pc = ksp.getPC()
     rng = np.random.default_rng(7)
     u, w = rng.standard_normal((2, n ** dim))
@@ -96,12 +98,14 @@ def check(key):
     whole = assemble(dmda(shape, PETSc.COMM_SELF), k)
     indptr, indices, data = whole.getValuesCSR()
     As = sp.csr_array((data, indices, indptr), shape=(n ** dim,) * 2)
-    M = learnsolve.pretrained(f"vcycle-{dim}d").aspreconditioner(As, shape, clusters=False)
+    M = learnsolve.pretrained(f"vcycle-{dim}d").aspreconditioner(As, shape,
+                                                                 clusters=True if clusters else "auto")
     ref = (M @ u)[nat]
     local = np.abs(Mx.getArray() - ref).max() / np.abs(M @ u).max()
     diff = A.createVecLeft()
     diff.set(local)
     return dict(its=its, relres=relres, reason=reason, sym=sym, serial=diff.max()[1],
+                serial_clusters=M.info.get("clusters", 0),
                 info={k: v for k, v in pc.getPythonContext().info.items() if k != "setup_times"})
 
 
@@ -142,8 +146,41 @@ def bad_inputs():
     return out
 
 
+def algebraic():
+    """amg-learned / amg-chebyshev on the bare matrix (no DMDA): GAMG's levels, learned smoothers."""
+    out = {}
+    shape = (160, 160)  # 25,600 rows: the finest level gets the network (NET_MIN_ROWS)
+    A = assemble(dmda(shape), field(shape, "lognormal"))
+    r0, r1 = A.getOwnershipRange()
+    for name in ("amg-learned", "amg-chebyshev"):
+        ksp, its, relres, reason = solve(A, None, name)
+        pc = ksp.getPC()
+        x, y = A.createVecs()
+        u, w = np.random.default_rng(3).standard_normal((2, A.getSize()[0]))
+        x.setArray(u[r0:r1])
+        y.setArray(w[r0:r1])
+        Mx, My = x.duplicate(), y.duplicate()
+        pc.apply(x, Mx)
+        pc.apply(y, My)
+        out[name] = dict(its=its, relres=relres, reason=reason,
+                         sym=abs(y.dot(Mx) - x.dot(My)) / abs(y.dot(Mx)),
+                         info={k: v for k, v in pc.getPythonContext().info.items() if k != "setup_times"})
+    gamg = PETSc.KSP().create(comm=COMM)
+    gamg.setOperators(A)
+    gamg.setType("cg")
+    gamg.setTolerances(rtol=1e-8, atol=0.0, max_it=500)
+    gamg.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
+    gamg.getPC().setType("gamg")
+    b, x = A.createVecs()
+    b.set(1.0)
+    gamg.solve(b, x)
+    out["gamg_its"] = gamg.getIterationNumber()
+    return out
+
+
 def main():
-    result = {"ranks": COMM.getSize(), **{key: check(key) for key in PROBLEMS}, "bad": bad_inputs()}
+    result = {"ranks": COMM.getSize(), **{key: check(key) for key in PROBLEMS}, "algebraic": algebraic(),
+              "bad": bad_inputs()}
     if COMM.getRank() == 0:
         print("RESULT " + json.dumps(result, default=str), flush=True)
 

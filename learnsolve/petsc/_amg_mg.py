@@ -108,7 +108,9 @@ def build(A, parameters, *, nu=1, min_rows=NET_MIN_ROWS, check=True, func, prefi
             use = parameters if Al.getSize()[0] >= min_rows else None
             network += use is not None
             K = level_smoother(Al, use, func)
-            for k in {id(s): s for s in (pc.getMGSmootherDown(lev), pc.getMGSmootherUp(lev))}.values():
+            down, up = pc.getMGSmootherDown(lev), pc.getMGSmootherUp(lev)
+            up.setInitialGuessNonzero(True)  # (PCMG sets it in its set-up, which has run)
+            for k in (down, up):
                 k.setType(PETSc.KSP.Type.RICHARDSON)
                 k.setTolerances(max_it=nu)
                 k.setNormType(PETSc.KSP.NormType.NONE)
