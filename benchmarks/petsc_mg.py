@@ -12,7 +12,7 @@ machine's timings move by 15-40 % from one minute to the next).  4 ranks
 oversubscribe this 2-core machine: their iterations count, their times do not.
 Run it in the petsc4py environment::
 
-    make petsc && .venv-petsc/bin/python benchmarks/petsc_mg.py       # about 25 minutes
+    make petsc && .venv-petsc/bin/python benchmarks/petsc_mg.py       # about 40 minutes
 
 Writes ``benchmarks/results/petsc_mg/petsc_mg.{md,json}``.
 """
@@ -44,8 +44,8 @@ PROBLEMS = [
 PY = ["-pc_type", "python", "-pc_python_type", "learnsolve.petsc.PC"]
 
 
-def methods(dim, algebraic=False):
-    """(label, options, rank counts)."""
+def methods(dim, algebraic=False, jumps=False):
+    """(label, options, rank counts); ``jumps``: with the cluster space forced as well."""
     name = f"vcycle-{dim}d"
     if algebraic:
         return [
@@ -63,7 +63,8 @@ def methods(dim, algebraic=False):
          PY + ["-learnsolve_pc", name, "-learnsolve_mg", "0"], (1, 2)),
         ("hypre BoomerAMG", ["-pc_type", "hypre", "-pc_hypre_type", "boomeramg"], (1, 2, 4)),
         ("gamg", ["-pc_type", "gamg"], (1, 2, 4)),
-    ]
+    ] + ([(f"learnsolve {name}:clusters, distributed (PCMG + cluster space, MUMPS)",
+           PY + ["-learnsolve_pc", f"{name}:clusters", "-learnsolve_mg", "1"], (1, 2))] if jumps else [])
 
 
 LINE = re.compile(r"its (\d+) \((-?\d+)\)\s+setup ([\d.]+) s\s+solve ([\d.]+) s\s+true relres "
@@ -133,17 +134,17 @@ def main(argv=None):
     for label, problem in PROBLEMS:
         if args.only and args.only not in label:
             continue
-        dim, algebraic = int(problem[1]), "-use_dm" in problem
+        dim, algebraic, jumps = int(problem[1]), "-use_dm" in problem, "blocks" in problem
         for nprocs in (1, 2, 4):  # rank counts outside, methods inside: neighbours share conditions
             runs = {}
             for _ in range(args.rounds if nprocs <= (os.cpu_count() or 1) else 1):
-                for method, opts, ranks in methods(dim, algebraic):
+                for method, opts, ranks in methods(dim, algebraic, jumps):
                     if nprocs in ranks:
                         r = run(nprocs, problem, opts, args)
                         runs.setdefault(method, []).append(r)
                         print(label, "|", method, "|", nprocs, "|", r, flush=True)
             rows += [(label, method, nprocs, _median(rs)) for method, rs in runs.items()]
-    order = {m: i for i, (m, _, _) in enumerate(methods(2) + methods(3) + methods(2, True))}
+    order = {m: i for i, (m, _, _) in enumerate(methods(2, jumps=True) + methods(3) + methods(2, True))}
     rows.sort(key=lambda r: ([p for p, _ in PROBLEMS].index(r[0]), order[r[1]], r[2]))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "petsc_mg.json"), "w") as f:
