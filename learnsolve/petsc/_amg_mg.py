@@ -22,7 +22,7 @@ import numpy as np
 
 from ..precond import NET_MIN_ROWS, RHO_FAIL, smoother_values
 from ._comm import collectively, petsc
-from ._grid_mg import threads_per_rank
+from ._grid_mg import contraction, threads_per_rank
 
 
 class Ghosts:
@@ -123,7 +123,10 @@ def build(A, parameters, *, nu=1, min_rows=NET_MIN_ROWS, check=True, func, prefi
                 setup_times=dict(gamg=round(1e3 * (t1 - t0), 1),
                                  smoothers=round(1e3 * (time.perf_counter() - t1), 1)))
     if check:
-        rho = _contraction(A, pc)
+        e = A.createVecRight()
+        r0, r1 = e.getOwnershipRange()
+        e.setArray(np.random.default_rng(0).standard_normal(e.getSize())[r0:r1])
+        rho = contraction(A, pc, e)
         if not rho < RHO_FAIL:
             pc.destroy()
             why = (f"the learned algebraic cycle is not a convergent SPD preconditioner for this "
@@ -134,27 +137,6 @@ def build(A, parameters, *, nu=1, min_rows=NET_MIN_ROWS, check=True, func, prefi
         info["rho"] = round(float(rho), 4)
     info["setup_s"] = round(time.perf_counter() - t0, 3)
     return pc, smoothers, info
-
-
-def _contraction(A, pc, steps=4, seed=0):
-    """``ρ(I − M A)`` by power iteration in the ``A``-norm from a seeded random vector."""
-    e = A.createVecRight()
-    r0, r1 = e.getOwnershipRange()
-    e.setArray(np.random.default_rng(seed).standard_normal(e.getSize())[r0:r1])
-    Ae, z = e.duplicate(), e.duplicate()
-    A.mult(e, Ae)
-    norm, rate = e.dot(Ae) ** 0.5, np.nan
-    for _ in range(steps):
-        pc.apply(Ae, z)
-        e.axpy(-1.0, z)
-        A.mult(e, Ae)
-        new = max(e.dot(Ae), 0.0) ** 0.5
-        if not np.isfinite(new) or norm == 0:
-            return np.nan
-        rate, norm = new / norm, new
-        if norm == 0:
-            return 0.0
-    return rate
 
 
 def algebraic_method(name, func):

@@ -38,6 +38,7 @@ from ..multigrid import (
     smoother_rows,
     stencil_rows,
 )
+from ..multigrid import contraction as multigrid_contraction
 from ..ops import stencil as kernels
 from ..precond import GUARD_RATE, RHO_FAIL
 from ._comm import collectively, petsc
@@ -174,24 +175,16 @@ def pcmg(levels, nu, prefix=""):
     return mg
 
 
-def contraction(A, mg, levels, steps=4):
-    """``ρ(I − M A)`` estimated as the serial check does (:func:`learnsolve.multigrid.contraction`,
-    the same seeded start vector)."""
-    e = _seeded(levels[0], seed=0)
-    Ae, z = e.duplicate(), e.duplicate()
-    A.mult(e, Ae)
-    norm, rate = e.dot(Ae) ** 0.5, np.nan
-    for _ in range(steps):
-        mg.apply(Ae, z)
-        e.axpy(-1.0, z)
-        A.mult(e, Ae)
-        new = max(e.dot(Ae), 0.0) ** 0.5
-        if not np.isfinite(new) or norm == 0:
-            return np.nan
-        rate, norm = new / norm, new
-        if norm == 0:
-            return 0.0
-    return rate
+def contraction(A, pc, e):
+    """``ρ(I − M A)`` of preconditioner ``pc`` from start Vec ``e``: the serial check
+    (:func:`learnsolve.multigrid.contraction`) on PETSc vectors."""
+
+    def apply(r):
+        z = r.duplicate()
+        pc.apply(r, z)
+        return z
+
+    return multigrid_contraction(lambda v: A * v, apply, e)
 
 
 def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix=""):
@@ -214,7 +207,7 @@ def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix="
     info["operator_complexity"] = round(sum(lvl.A.getInfo()["nz_used"] for lvl in levels)
                                         / levels[0].A.getInfo()["nz_used"], 3)
     if check:
-        rho = contraction(A, mg, levels)
+        rho = contraction(A, mg, _seeded(levels[0], seed=0))  # the serial check's start vector
         clock("check")
         if not rho < RHO_FAIL:
             mg.destroy()
