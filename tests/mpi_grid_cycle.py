@@ -143,6 +143,16 @@ def bad_inputs():
     _, its, relres, reason = solve(assemble(da1, k), da1, "vcycle-2d")
     _, its_ref, _, _ = solve(A, da, "vcycle-2d")
     out["narrow_rank"] = dict(its=its, its_ref=its_ref, relres=relres, reason=reason)
+    # a bare matrix whose rank 0 has no rows: the algebraic cycle and a per-rank preconditioner
+    p = learnsolve.problems.diffusion(48, variance=1.0, seed=2)
+    S, n = p.A.tocsr(), p.A.shape[0]
+    counts = [n] if size == 1 else [0] + [n // (size - 1) + (i < n % (size - 1)) for i in range(size - 1)]
+    r0 = sum(counts[:COMM.getRank()])
+    rows = S[r0:r0 + counts[COMM.getRank()]]
+    it = PETSc.IntType
+    Z = PETSc.Mat().createAIJ(size=((rows.shape[0], n), (rows.shape[0], n)), comm=COMM,
+                              csr=(rows.indptr.astype(it), rows.indices.astype(it), rows.data))
+    out["zero_rows"] = {name: solve(Z, None, name)[1:] for name in ("amg-learned", "ic0")}
     return out
 
 

@@ -85,6 +85,12 @@ def test_bad_input_is_one_clear_error_on_every_rank(runs):
             assert message.count("learnsolve.petsc.PC: -learnsolve_pc") == 1, message
 
 
+def test_a_rank_with_no_rows_works(runs):
+    for n in RANKS:
+        for name, (_, relres, reason) in runs[n]["bad"]["zero_rows"].items():
+            assert reason > 0 and relres <= 1.01e-8, (n, name)
+
+
 def test_a_rank_one_column_wide_with_empty_coarse_boxes_works(runs):
     for n in RANKS:
         r = runs[n]["bad"]["narrow_rank"]

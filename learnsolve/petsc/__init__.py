@@ -323,7 +323,11 @@ class PC:
         from .. import precond
 
         def build():
-            M = precond.build(name, diagonal_block(P), grid_shape=grid or self.shape)
+            block = diagonal_block(P)
+            if block.shape[0] == 0:  # a rank with no rows: nothing to precondition here
+                return precond.Preconditioner(lambda r: r.copy(), (0, 0), np.float64, name=name,
+                                              info={"rows": 0})
+            M = precond.build(name, block, grid_shape=grid or self.shape)
             if not getattr(M, "is_linear", True):
                 ksp = (self.ksp_type or "").lower()
                 if ksp not in FLEXIBLE_KSP:
