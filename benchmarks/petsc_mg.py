@@ -12,7 +12,7 @@ machine's timings move by 15-40 % from one minute to the next).  4 ranks
 oversubscribe this 2-core machine: their iterations count, their times do not.
 Run it in the petsc4py environment::
 
-    make petsc && .venv-petsc/bin/python benchmarks/petsc_mg.py       # about 40 minutes
+    make petsc && .venv-petsc/bin/python benchmarks/petsc_mg.py       # about 30 minutes
 
 Writes ``benchmarks/results/petsc_mg/petsc_mg.{md,json}``.
 """
