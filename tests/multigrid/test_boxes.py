@@ -195,3 +195,26 @@ def test_rows_to_csr_is_scipys_csr():
     np.testing.assert_array_equal(indptr, ref.indptr)
     np.testing.assert_array_equal(indices, ref.indices)
     np.testing.assert_array_equal(data, ref.data)
+
+
+def test_a_nine_point_matrix_read_with_star_offsets_first():
+    """``likely`` (a star stencil's offsets) only orders the matching: entries left over send
+    the rows through all 3^d offsets, so a 9-point matrix reads the same."""
+    from learnsolve.multigrid import offsets
+
+    p = learnsolve.problems.diffusion(20, variance=1.0, seed=4)
+    A = (p.A @ p.A).tocsr()  # 13-point: not a 3×3 stencil
+    B = Boxes(p.grid_shape, [[0, 20], [0, 9, 20]])
+    H = grid_hierarchy(p.A, p.grid_shape)
+    A9 = H.levels[1].A.tocsr()  # a Galerkin (9-point) matrix
+    B9 = Boxes(H.levels[1].A.grid, [[0, 4, 10], [0, 10]])
+    star = np.flatnonzero(np.abs(offsets(2)).sum(axis=1) <= 1)
+    o = _order(B9)
+    for r in range(B9.size):
+        rows = A9[o][:, o][B9.start[r]:B9.start[r + 1]]
+        got = stencil_rows(rows.indptr, rows.indices, rows.data, B9, r, likely=star)
+        np.testing.assert_array_equal(got, stencil_rows(rows.indptr, rows.indices, rows.data, B9, r))
+        assert np.count_nonzero(got[:, np.setdiff1d(np.arange(9), star)]) > 0
+    rows = A.tocsr()[_order(B)][:, _order(B)][:B.counts[0]]
+    with pytest.raises(NotAGrid, match="not neighbours"):
+        stencil_rows(rows.indptr, rows.indices, rows.data, B, 0, likely=star)
