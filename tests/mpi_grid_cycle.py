@@ -143,6 +143,8 @@ def bad_inputs():
     _, its, relres, reason = solve(assemble(da1, k), da1, "vcycle-2d")
     _, its_ref, _, _ = solve(A, da, "vcycle-2d")
     out["narrow_rank"] = dict(its=its, its_ref=its_ref, relres=relres, reason=reason)
+    # Jacobi smoothing (K = Kᵀ) with empty boxes: every rank must make the same transpose choice
+    out["narrow_rank_jacobi"] = solve(assemble(da1, k), da1, "gmg-jacobi")[1:]
     # a bare matrix whose rank 0 has no rows: the algebraic cycle and a per-rank preconditioner
     p = learnsolve.problems.diffusion(48, variance=1.0, seed=2)
     S, n = p.A.tocsr(), p.A.shape[0]

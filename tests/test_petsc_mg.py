@@ -95,3 +95,5 @@ def test_a_rank_one_column_wide_with_empty_coarse_boxes_works(runs):
     for n in RANKS:
         r = runs[n]["bad"]["narrow_rank"]
         assert r["reason"] > 0 and r["relres"] <= 1.01e-8 and r["its"] == r["its_ref"]
+        its, relres, reason = runs[n]["bad"]["narrow_rank_jacobi"]
+        assert reason > 0 and relres <= 1.01e-8 and its <= 30

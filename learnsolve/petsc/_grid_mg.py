@@ -41,7 +41,7 @@ from ..multigrid import (
 from ..multigrid import contraction as multigrid_contraction
 from ..ops import stencil as kernels
 from ..precond import GUARD_RATE, RHO_FAIL
-from ._comm import collectively, petsc
+from ._comm import any_rank, collectively, petsc
 
 #: Levels halve the grid until it has at most this many cells (the serial cycle's rule).
 COARSEST = 64
@@ -108,7 +108,8 @@ def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
         clock("galerkin")
         nloc, cloc = int(B.counts[rank]), int(coarse.counts[rank])
         lvl.K = _aij(Krows[0], (nloc, B.n), (nloc, B.n), comm)
-        lvl.KT = lvl.K if Krows[1] is None else PETSc.Mat().createTranspose(lvl.K)
+        symmetric = not any_rank(comm, not Krows[1])  # the same choice on every rank (collective)
+        lvl.KT = lvl.K if symmetric else PETSc.Mat().createTranspose(lvl.K)
         lvl.P = _aij(Prows, (nloc, B.n), (cloc, coarse.n), comm)
         Ac = _aij(matrix_rows(S, coarse, rank), (cloc, coarse.n), (cloc, coarse.n), comm)
         Ac.setOption(PETSc.Mat.Option.SYMMETRIC, True)
@@ -262,11 +263,12 @@ def _stencils(A, boxes, rank, func, likely):
 
 
 def _smoother_rows(level_smoother, op, patch, boxes, rank):
-    """This rank's rows of the level's smoother and of its transpose."""
+    """This rank's rows of the level's smoother, and whether it is its own transpose (Jacobi's;
+    an empty box does not say otherwise)."""
     if op is None:  # an empty box
         return _empty(), True
     K, KT, live = level_smoother(op)
-    return smoother_rows(K, live, op, patch, boxes, rank), None if KT is K else True
+    return smoother_rows(K, live, op, patch, boxes, rank), KT is K
 
 
 def _coarse_level(op, patch, fine, coarse, rank, plan, terms):
