@@ -37,6 +37,8 @@ EXAMPLE = os.path.join(ROOT, "examples", "petsc_python", "diffusion.py")
 PROBLEMS = [
     ("2D 1024², contrast 1e4 (16×16 blocks)", ["-dim", "2", "-n", "1024", "-field", "blocks"]),
     ("2D 1024², log-normal (variance 1)", ["-dim", "2", "-n", "1024", "-field", "lognormal"]),
+    ("2D 1024², contrast 1e4 (thresholded random field)",
+     ["-dim", "2", "-n", "1024", "-field", "piecewise"]),
     ("3D 100³, log-normal (variance 1)", ["-dim", "3", "-n", "100", "-field", "lognormal"]),
     ("2D 1024², log-normal, no DMDA (algebraic)",
      ["-dim", "2", "-n", "1024", "-field", "lognormal", "-use_dm", "0"]),
@@ -129,6 +131,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--only", default=None, help="run the problems whose label contains this")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "petsc_mg"))
+    ap.add_argument("--name", default="petsc_mg", help="result files' name")
     args = ap.parse_args(argv)
     rows = []
     for label, problem in PROBLEMS:
@@ -147,10 +150,10 @@ def main(argv=None):
     order = {m: i for i, (m, _, _) in enumerate(methods(2, jumps=True) + methods(3) + methods(2, True))}
     rows.sort(key=lambda r: ([p for p, _ in PROBLEMS].index(r[0]), order[r[1]], r[2]))
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "petsc_mg.json"), "w") as f:
+    with open(os.path.join(args.out, f"{args.name}.json"), "w") as f:
         json.dump([dict(problem=p, method=m, ranks=n, **r) for p, m, n, r in rows], f, indent=1)
     text = table(rows, args)
-    with open(os.path.join(args.out, "petsc_mg.md"), "w") as f:
+    with open(os.path.join(args.out, f"{args.name}.md"), "w") as f:
         f.write(text)
     print(text)
 
