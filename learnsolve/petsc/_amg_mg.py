@@ -30,7 +30,6 @@ class Ghosts:
     ghost columns), and the exchange that appends ghost rows' values to a per-row array."""
 
     def __init__(self, A):
-        PETSc = petsc()
         self.comm = A.getComm()
         self.r0, self.r1 = A.getOwnershipRange()
         self.n = self.r1 - self.r0
@@ -43,24 +42,29 @@ class Ghosts:
         self.indices = np.where(own, cols - self.r0,
                                 self.n + np.searchsorted(self.ghost, cols)).astype(np.int64)
         self.N = A.getSize()[0]
-        self._scatters = {}
-        self._PETSc = PETSc
+        self._scatters = {}  # per values-per-row k: the scatter to the ghost rows, built once
 
     def exchange(self, v):
         """``v`` (``(n, k)``, this rank's rows) with the ghost rows' values appended (collective)."""
-        PETSc = self._PETSc
+        PETSc = petsc()
         v = np.ascontiguousarray(v, dtype=np.float64)
         k = v.shape[1]
         g = PETSc.Vec().createWithArray(v.reshape(-1), size=(v.size, PETSc.DECIDE), bsize=k,
                                         comm=self.comm)
         out = np.empty((self.ghost.size, k))
         loc = PETSc.Vec().createWithArray(out.reshape(-1), bsize=k, comm=PETSc.COMM_SELF)
-        iset = PETSc.IS().createBlock(k, self.ghost.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
-        scatter = PETSc.Scatter().create(g, iset, loc, None)
-        scatter.scatter(g, loc)
-        for obj in (scatter, iset, loc, g):
+        if k not in self._scatters:
+            iset = PETSc.IS().createBlock(k, self.ghost.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
+            self._scatters[k] = PETSc.Scatter().create(g, iset, loc, None)
+            iset.destroy()
+        self._scatters[k].scatter(g, loc)
+        for obj in (loc, g):
             obj.destroy()
         return np.concatenate([v, out])
+
+    def destroy(self):
+        for scatter in self._scatters.values():
+            scatter.destroy()
 
 
 def level_smoother(A, parameters, func):
@@ -73,6 +77,7 @@ def level_smoother(A, parameters, func):
     s = rows.exchange((1.0 / np.sqrt(d))[:, None])[:, 0]
     values = smoother_values(rows.indptr, rows.indices, np.asarray(rows.data, dtype=np.float64), s,
                              parameters, rows.exchange)
+    rows.destroy()
     it = PETSc.IntType
     n, N = rows.n, rows.N
     return PETSc.Mat().createAIJ(size=((n, N), (n, N)), csr=(rows.indptr.astype(it),
