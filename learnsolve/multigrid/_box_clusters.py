@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import stencil as kernels
+from ._boxes import _box
 from ._clusters import _union_labels
+from ._layout import interior, offsets
 
 #: Cells past its box a rank's cluster patch reaches: a neighbour of its box (1) and that
 #: neighbour's whole block (up to ``block - 1`` more), rounded up to whole blocks.
@@ -66,17 +68,13 @@ def basis_rows(op, patch, numbers, boxes, rank, *, omega):
     operator ``op`` and the global cluster number of every patch cell (``numbers``, patch C
     order; exact within one cell of the box)."""
     S = op.S.reshape((len(op.S),) + op.padded)
-    box = tuple(([slice(0, 1)] if op.dim == 2 else [])
-                + [slice(lo - plo + 1, hi - plo + 1) for (lo, hi), (plo, _) in zip(boxes.box(rank), patch)])
+    box = _box(op, patch, boxes, rank)
     num = np.full(op.padded, -1, dtype=np.int64)
-    num[(slice(None),) * (3 - op.dim) + tuple(slice(1, -1) for _ in range(op.dim))] = \
-        numbers.reshape((1,) * (3 - op.dim) + op.grid)
-    from ._layout import offsets
-
+    interior(num, op.dim)[...] = numbers.reshape((1,) * (3 - op.dim) + op.grid)
     offs = offsets(op.dim)
     centre = len(offs) // 2
     diag = S[centre][box].reshape(-1)
-    live = [q for q in op.active]
+    live = op.active
     cols = np.empty((diag.size, len(live)), dtype=np.int64)
     vals = np.empty((diag.size, len(live)))
     for t, q in enumerate(live):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..precond import NET_MIN_ROWS, RHO_FAIL, smoother_values
 from ._comm import collectively, petsc
-from ._grid_mg import contraction, threads_per_rank
+from ._grid_mg import contraction, fallback_gamg, threads_per_rank
 
 
 class Ghosts:
@@ -136,8 +136,6 @@ def build(A, parameters, *, nu=1, min_rows=NET_MIN_ROWS, check=True, func, prefi
             pc.destroy()
             why = (f"the learned algebraic cycle is not a convergent SPD preconditioner for this "
                    f"matrix (estimated ρ(I − M A) = {rho:.3g})")
-            from ._grid_mg import fallback_gamg
-
             return fallback_gamg(A, why, func, prefix), smoothers, dict(info, fallback=why)
         info["rho"] = round(float(rho), 4)
     info["setup_s"] = round(time.perf_counter() - t0, 3)
