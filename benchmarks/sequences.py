@@ -90,8 +90,8 @@ def run(systems, cfg, strategy, order=None):
     seq = None
     if strategy != "scratch":
         seq = learnsolve.Sequence(cfg["method"], recycle=8 if strategy == "sequence" else 0,
-                                  rtol=RTOL, warm_start=strategy != "keep" and cfg["warm"],
-                                  **opts)
+                                  rtol=RTOL, warm_start=strategy != "keep",
+                                  history=4 if strategy == "sequence" else 0, **opts)
     stamps, its, relres = [], [], []
     t0 = time.perf_counter()
     for i in order:

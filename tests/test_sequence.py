@@ -98,3 +98,28 @@ def test_order_by_similarity_visits_clusters_together():
     assert runs == 3  # each cluster visited in one stretch
     with pytest.raises(ValueError, match="`features` must be a finite"):
         order_by_similarity(np.array([[0.0], [np.nan]]))
+
+
+def test_projected_starts_cut_the_iterations_of_a_time_sequence_and_keep_one_set_up():
+    n = 64
+    g = learnsolve.problems.gaussian_random_field((n, n), variance=2.0, seed=0)
+    h = learnsolve.problems.gaussian_random_field((n, n), variance=1.0, seed=1)
+    shift = (1.0 / n) ** 2 / 1e-3
+    systems = []
+    for t in range(16):
+        k = np.exp(g + 0.005 * t * h)
+        A = learnsolve.problems.assemble((n, n), *learnsolve.problems.face_coefficients(k))
+        systems.append((A + sp.diags_array(np.full(n * n, shift))).tocsr())
+    runs = {}
+    for history in (0, 4):
+        seq = Sequence("vcycle-2d", recycle=0, rtol=1e-6, history=history)
+        u = np.zeros(n * n)
+        for A in systems:
+            b = shift * u + 1.0 / n ** 2
+            u, info = seq.solve(A, b)
+            assert info == 0 and learnsolve.relative_residual(A, u, b) < 1e-6
+        runs[history] = seq.records
+    its = {k: sum(r.iterations for r in recs) for k, recs in runs.items()}
+    assert its[4] < 0.6 * its[0], its
+    assert [r.guessed for r in runs[4][:6]] == [0, 1, 2, 3, 4, 4]
+    assert sum(r.setup == "full" for r in runs[4]) <= 2  # short solves do not read as slow ones

@@ -4,6 +4,7 @@ callback) -> (x, info)``, plus an optional ``residuals`` list."""
 from ._cg import cg
 from ._dcdm import dcdm
 from ._fcg import fcg
+from ._guess import SolutionSpace
 from ._rcg import RecycleSpace, rcg
 
-__all__ = ["RecycleSpace", "cg", "dcdm", "fcg", "rcg"]
+__all__ = ["RecycleSpace", "SolutionSpace", "cg", "dcdm", "fcg", "rcg"]

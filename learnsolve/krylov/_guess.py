@@ -1,0 +1,140 @@
+"""Initial guesses for a sequence of systems from the span of earlier solutions.
+
+Fischer's projection ("Projection techniques for iterative solution of Ax = b
+with successive right-hand sides", CMAME 1998): with ``X`` the last ``k``
+solutions, the start of the next solve is the Galerkin (``A``-norm best)
+approximation of ``A⁻¹ b`` in ``span X``, ``x₀ = X (Xᵀ A X)⁺ Xᵀ b``; the
+pseudo-inverse (eigenvalues of ``Xᵀ A X`` under ``1e-12`` of the largest
+dropped) copes with solutions that are nearly parallel, as successive time
+steps are.  Its ``A``-norm error is never larger than that of
+a zero start or of any earlier solution (all are in the span), and when the
+solutions drift smoothly — implicit time steps, a slowly varying parameter —
+it is an extrapolation of high order at the price of ``k`` products with each
+new ``A``.  Any start is valid for CG, so a stale or poor guess costs
+iterations, never correctness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import System
+
+FUNC = "learnsolve.krylov.SolutionSpace"
+
+
+class SolutionSpace:
+    """The last ``k`` solutions of a sequence and the start vectors they give.
+
+    Parameters
+    ----------
+    k : int
+        Solutions kept (oldest dropped first); 0 keeps none.
+
+    Attributes
+    ----------
+    X : ndarray, shape (size, n)
+        The kept solutions scaled to unit length, one per row (in no order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import learnsolve
+    >>> p = learnsolve.problems.poisson((32, 32))
+    >>> space = learnsolve.krylov.SolutionSpace(4)
+    >>> x, info = learnsolve.krylov.cg(p.A, p.b, rtol=1e-10)
+    >>> space.add(x)
+    >>> x0 = space.guess(p.A, 2.0 * p.b)        # the solution of 2 b is in the span
+    >>> bool(np.linalg.norm(2.0 * p.b - p.A @ x0) < 1e-8 * np.linalg.norm(p.b))
+    True
+    """
+
+    def __init__(self, k=4):
+        if int(k) != k or k < 0:
+            raise ValueError(f"{FUNC}: `k` must be a non-negative integer, got {k!r}.")
+        self.k = int(k)
+        self.clear()
+
+    def __repr__(self):
+        return f"<SolutionSpace k={self.k} size={self.size}>"
+
+    @property
+    def size(self):
+        """Solutions held now (at most ``k``)."""
+        return self._m
+
+    @property
+    def X(self):
+        return self._X[: self._m]
+
+    def clear(self):
+        """Forget every solution (the next :meth:`guess` is ``None``)."""
+        self._X = self._AX = self._valid = None
+        self._m, self._A, self._matvec = 0, None, None
+        self._order = []  # slots, oldest first
+
+    def _check_length(self, n):
+        if self._X is not None and self._X.shape[1] != n:
+            raise ValueError(f"{FUNC}: the space holds solutions of length {self._X.shape[1]} "
+                             f"but this system has {n} unknowns; call .clear() before a system "
+                             "of another size.")
+
+    def add(self, x):
+        """Add solution ``x`` (a real NumPy vector), dropping the oldest when ``k`` are held."""
+        if self.k == 0:
+            return
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        self._check_length(x.size)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{FUNC}.add: `x` contains NaN or Inf.")
+        nx = np.linalg.norm(x)
+        if nx == 0.0:
+            return
+        if self._X is None:
+            self._X = np.empty((self.k, x.size))
+            self._AX = np.empty((self.k, x.size))
+            self._valid = np.zeros(self.k, bool)
+        if self._m < self.k:
+            slot = self._m
+            self._m += 1
+        else:  # overwrite the oldest
+            slot = self._order.pop(0)
+        np.multiply(x, 1.0 / nx, out=self._X[slot])
+        self._valid[slot] = False
+        self._order.append(slot)
+
+    def guess(self, A, b):
+        """The start vector for ``A x = b``: ``X (Xᵀ A X)⁻¹ Xᵀ b``, or ``None`` while empty.
+
+        ``A X`` is computed for a matrix it has not seen (``A is`` the last one
+        passed keeps it: a matrix changed in place gives a slightly worse
+        start, never a wrong solve).  Directions with ``Xᵀ A X`` eigenvalues
+        below ``1e-12`` of the largest (or not positive) are left out.
+        """
+        b = np.asarray(b)
+        if self._m == 0 or b.dtype.kind == "c":
+            return None
+        n = int(A.shape[0])
+        self._check_length(n)
+        if b.shape not in ((n,), (n, 1)):
+            raise ValueError(f"{FUNC}.guess: `b` has shape {b.shape}; expected ({n},).")
+        if A is not self._A:
+            self._A = A
+            self._matvec = System._make_matvec(f"{FUNC}.guess", A, np.float64)
+            self._valid[:] = False
+        for i in np.flatnonzero(~self._valid[: self._m]):
+            self._AX[i] = self._matvec(self._X[i])
+        self._valid[: self._m] = True
+        X, AX = self.X, self._AX[: self._m]
+        G = X @ AX.T
+        vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
+        keep = vals > 1e-12 * max(vals.max(), 0.0)
+        if not keep.any():
+            return None
+        vecs = vecs[:, keep]
+        y = vecs @ ((vecs.T @ (X @ b.reshape(-1))) / vals[keep])
+        x0 = y @ X
+        return x0 if np.all(np.isfinite(x0)) else None
+
+
+__all__ = ["SolutionSpace"]
