@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from . import precond
-from .krylov import RecycleSpace, SolutionSpace, cg, rcg
+from .krylov import RecycleSpace, SolutionSpace, batch_cg, cg, rcg
 
 FUNC = "learnsolve.Sequence"
 
@@ -38,7 +38,7 @@ class SolveRecord:
     reason: str
     setup_s: float
     solve_s: float
-    iterations: int
+    iterations: int  # CG iterations, summed over the columns of a block of right-hand sides
     info: int
     recycled: int  # vectors deflated in this solve
     guessed: int = 0  # earlier solutions the start vector was projected on (0: none or x0 given)
@@ -149,8 +149,17 @@ class Sequence:
         return max(self._baseline, math.ceil(decades / self._speed))
 
     def _solve(self, A, b, x0, maxiter):
+        """``(x, info, iterations, seconds, recycled)``; a block's iterations are its slowest
+        column's (all columns' go to ``self._work``)."""
         res = []
         numpy = isinstance(b, np.ndarray)
+        if _is_block(b):
+            t0 = time.perf_counter()
+            x, info = batch_cg(A, b, x0, rtol=self.rtol, atol=self.atol, maxiter=maxiter,
+                               M=self.M, residuals=res)
+            self._last_speed = min(_speed(r) for r in res)
+            self._work += sum(len(r) - 1 for r in res)
+            return x, info, max(len(r) - 1 for r in res), time.perf_counter() - t0, 0
         kw = dict(rtol=self.rtol, atol=self.atol, maxiter=maxiter, M=self.M, residuals=res)
         deflate = numpy and self.space.k and (self._baseline is None
                                               or self._from_zero() >= self.recycle_from)
@@ -161,11 +170,12 @@ class Sequence:
         else:
             x, info = cg(A, b, x0, **kw)
         self._last_speed = _speed(res)
+        self._work += max(len(res) - 1, 0)
         return x, info, max(len(res) - 1, 0), time.perf_counter() - t0, recycled
 
     def _start(self, A, b, n):
         """``(x0, solutions projected on)`` for a solve given no ``x0``."""
-        if not self.warm_start or self._x is None or self._n != n:
+        if not self.warm_start or self._x is None or self._n != n or _is_block(b):
             return None, 0
         if isinstance(b, np.ndarray) and b.shape in ((n,), (n, 1)) and self.guesses.size:
             x0 = self.guesses.guess(A, b)
@@ -175,6 +185,11 @@ class Sequence:
 
     def solve(self, A, b, x0=None):
         """Solve ``A x = b`` as the next system of the sequence; returns ``(x, info)``.
+
+        ``b`` may be an ``(n, s)`` NumPy block of right-hand sides for one
+        matrix: they are solved together by :func:`learnsolve.krylov.batch_cg`
+        (one CG per column, the products with ``A`` and ``M`` on the block),
+        with no warm start or recycling; ``x`` is then ``(n, s)``.
 
         With a kept set-up the solve may take at most ``2 · rebuild_ratio`` times
         the iterations after the last build (at least 10 more); if it has not
@@ -187,6 +202,7 @@ class Sequence:
         ``ValueError`` and records nothing.
         """
         n = int(A.shape[0])
+        self._work = 0
         why = self._why_rebuild(n)
         if why is not None and n != self._n:
             self.space.clear()
@@ -225,19 +241,26 @@ class Sequence:
                 why = f"retry after info={info}"
                 x, info, fresh, s2, _ = self._solve(A, b, None, self.maxiter)
                 its, solve_s = its + fresh, solve_s + s2
-        self.records.append(SolveRecord(len(self.records), kind, why, setup_s, solve_s, its,
-                                        int(info), recycled, guessed))
+        self.records.append(SolveRecord(len(self.records), kind, why, setup_s, solve_s,
+                                        self._work, int(info), recycled, guessed))
         if info != 0:  # the next system starts afresh
             self.M, self._x, self._baseline, self._speed = None, None, None, None
             self.space.clear()
             return x, info
-        self._n, self._x = n, x
-        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-            self.guesses.add(x)
+        self._n = n
+        if not _is_block(b):
+            self._x = x
+            if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+                self.guesses.add(x)
         if kind == "full":  # judge the next systems by the speed with the fresh set-up
             self._baseline = max(fresh, 1)
             self._speed = self._last_speed if math.isfinite(self._last_speed) else None
         return x, info
+
+
+def _is_block(b):
+    """Many right-hand sides at once: a NumPy ``(n, s)`` array with ``s > 1``."""
+    return isinstance(b, np.ndarray) and b.ndim == 2 and b.shape[1] != 1
 
 
 def _speed(residuals):

@@ -123,3 +123,29 @@ def test_projected_starts_cut_the_iterations_of_a_time_sequence_and_keep_one_set
     assert its[4] < 0.6 * its[0], its
     assert [r.guessed for r in runs[4][:6]] == [0, 1, 2, 3, 4, 4]
     assert sum(r.setup == "full" for r in runs[4]) <= 2  # short solves do not read as slow ones
+
+
+def test_a_block_of_right_hand_sides_is_solved_together_with_the_kept_set_up():
+    p = learnsolve.problems.fem_diffusion(48, contrast=1e4, seed=5)
+    rng = np.random.default_rng(0)
+    seq = Sequence("amg-learned", rtol=1e-8)
+    x, info = seq.solve(p.A, p.b)
+    B = rng.standard_normal((p.n, 6))
+    X, info2 = seq.solve(p.A, B)
+    assert info == info2 == 0 and X.shape == (p.n, 6)
+    assert max(learnsolve.relative_residual(p.A, X[:, j], B[:, j]) for j in range(6)) < 1e-8
+    r = seq.records[-1]
+    assert r.setup == "kept" and r.guessed == 0 and r.recycled == 0
+    single = []
+    for j in range(6):
+        res = []
+        learnsolve.krylov.cg(p.A, B[:, j], rtol=1e-8, M=seq.M, residuals=res)
+        single.append(len(res) - 1)
+    assert r.iterations == sum(single)  # every column's iterations counted
+    x3, info3 = seq.solve(p.A, 2.0 * p.b)  # a vector again: warm start from the last vector
+    assert info3 == 0 and seq.records[-1].guessed >= 1 and seq.records[-1].iterations <= 1
+    bad = B.copy()
+    bad[0, 2] = np.nan
+    with pytest.raises(ValueError, match="`B` contains NaN"):
+        seq.solve(p.A, bad)
+    assert len(seq.records) == 3

@@ -142,6 +142,7 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
             return sa_fallback(A, why, func, t0)
         info["rho"] = round(float(rho), 4)
     P = Preconditioner(fast.apply, A.shape, np.float64, name=name, info=info)
+    P.accepts_blocks = True  # sparse products and a sparse LU: blocks of vectors go through
     P.hierarchy = H
     P.recipe = ("hierarchy", H, K, sweeps)
     P.setup_time = time.perf_counter() - t0

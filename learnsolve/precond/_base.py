@@ -46,6 +46,9 @@ class Preconditioner(LinearOperator):
 
     #: what an apply on a device needs (see :mod:`learnsolve.precond._device`), or ``None``
     recipe = None
+    #: ``apply`` also takes a C-ordered ``(n, s)`` block of NumPy vectors (one product per
+    #: level for all of them: :func:`learnsolve.krylov.batch_cg`); else blocks go column by column
+    accepts_blocks = False
 
     def _matvec(self, x):
         x = np.asarray(x).reshape(-1)
@@ -56,6 +59,12 @@ class Preconditioner(LinearOperator):
             x = x.astype(self.dtype)
         y = self._apply(x)
         return y.astype(in_dtype, copy=False) if y.dtype != in_dtype else y
+
+    def _matmat(self, X):
+        if not (self.accepts_blocks and isinstance(X, np.ndarray) and X.dtype.kind == "f"):
+            return super()._matmat(X)
+        Y = self._apply(np.ascontiguousarray(X, dtype=self.dtype))
+        return Y.astype(X.dtype, copy=False)
 
     def _rmatvec(self, x):
         if not self.is_spd:

@@ -229,3 +229,30 @@ def test_fill_levels_against_dense_reference():
         for k in (0, 1, 2, 3):
             got = ops.fill_levels(A, k).toarray() > 0
             np.testing.assert_array_equal(got, ref.fill_levels_ref(A, k))
+
+
+@pytest.mark.parametrize("vdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("idtype", [np.int32, np.int64])
+def test_block_products_match_scipy(vdtype, idtype):
+    rng = np.random.default_rng(5)
+    A = sp.random_array((300, 200), density=0.05, random_state=6, format="csr").astype(vdtype)
+    A.indices, A.indptr = A.indices.astype(idtype), A.indptr.astype(idtype)
+    C = ops.CSRMatrix(A)
+    X = rng.standard_normal((200, 7)).astype(vdtype)
+    E = rng.standard_normal((300, 7)).astype(vdtype)
+    tol = 1e-4 if vdtype == np.float32 else 1e-12
+    assert np.allclose(C.matmat(X), A @ X, atol=tol) and np.allclose(C @ X, A @ X, atol=tol)
+    S = ops.CSRMatrix(sp.random_array((300, 300), density=0.05, random_state=7,
+                                      format="csr").astype(vdtype))
+    Y = rng.standard_normal((300, 7)).astype(vdtype)
+    assert np.allclose(S.residual(E, Y), E - S.A @ Y, atol=tol)
+    Z, Y0 = Y[:200].copy(), Y.copy()
+    out = C.prolong_add(Y, Z)  # C as an interpolation from 200 coarse to 300 fine unknowns
+    assert out is Y and np.allclose(out, Y0 + A @ Z, atol=tol)  # in place for blocks
+    # vectors and F-ordered blocks keep SciPy's / the vector path and return new arrays
+    x = rng.standard_normal(200).astype(vdtype)
+    assert np.allclose(C.prolong_add(E[:, 0].copy(), x), E[:, 0] + A @ x, atol=tol)
+    F = np.asfortranarray(X)
+    assert np.allclose(C @ F, A @ X, atol=tol)
+    with pytest.raises(ValueError, match=r"`X` must be a \(200, s\) block"):
+        C.matmat(X[:150])
