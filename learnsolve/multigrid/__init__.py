@@ -67,7 +67,13 @@ from ._clusters import (
     smoothed_basis,
     smoothed_basis_reference,
 )
-from ._grid import GridInterpolation, GridOperator, host_grid_hierarchy, prolongation
+from ._grid import (
+    GridInterpolation,
+    GridOperator,
+    coarsest_cells,
+    host_grid_hierarchy,
+    prolongation,
+)
 from ._hierarchy import Hierarchy, Level, SparseSmoother, contraction, vcycle
 from ._layout import (
     coarse_shape,
@@ -84,7 +90,7 @@ from ._layout import (
 from ._stencil import NotAGrid, check_stencil, grid_shape_of, grid_stencil, stencil_to_csr
 
 
-def grid_hierarchy(A, shape=None, *, coarsest=64, func="learnsolve.multigrid.grid_hierarchy"):
+def grid_hierarchy(A, shape=None, *, coarsest=None, func="learnsolve.multigrid.grid_hierarchy"):
     """The grid :class:`Hierarchy` of a grid matrix or of its stencils (smoothers not yet set).
 
     Parameters
@@ -96,9 +102,12 @@ def grid_hierarchy(A, shape=None, *, coarsest=64, func="learnsolve.multigrid.gri
         the host with the numba kernels.
     shape : tuple of int, optional
         Grid shape; inferred from a matrix on a square or cube grid.
-    coarsest : int
+    coarsest : int, optional
         Coarsen until the grid has at most this many cells (or an axis has
-        fewer than 3); the coarsest is solved by dense Cholesky.
+        fewer than 3); the coarsest is solved directly (dense Cholesky up to
+        64 cells, a sparse LU above).  Default: :func:`coarsest_cells` on the
+        host (``n / 256`` cells in 2D, ``n / 512`` in 3D, at least 64), 64 for
+        torch input (a dense factor on the device).
 
     Returns
     -------
@@ -120,7 +129,7 @@ def grid_hierarchy(A, shape=None, *, coarsest=64, func="learnsolve.multigrid.gri
     if type(A).__module__.startswith("torch"):
         from ._grid_torch import torch_grid_hierarchy
 
-        return torch_grid_hierarchy(A, shape, coarsest=coarsest)
+        return torch_grid_hierarchy(A, shape, coarsest=64 if coarsest is None else coarsest)
     return host_grid_hierarchy(A, shape, coarsest=coarsest)
 
 
@@ -146,7 +155,8 @@ __all__ = [
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",
     "check_stencil", "cluster_labels",
-    "cluster_labels_reference", "coarse_shape", "contraction", "flat_offsets", "grid_hierarchy",
+    "cluster_labels_reference", "coarse_shape", "coarsest_cells", "contraction", "flat_offsets",
+    "grid_hierarchy",
     "grid_shape_of", "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds",
     "mirror", "offsets",
     "pad", "padded_shape", "smoothed_basis", "smoothed_basis_reference", "stencil_to_csr", "vcycle",

@@ -31,6 +31,7 @@ from ..multigrid import (
     check_rows,
     coarse_rows,
     coarsen_patch,
+    coarsest_cells,
     interpolation_rows,
     matrix_rows,
     offsets,
@@ -43,9 +44,6 @@ from ..ops import stencil as kernels
 from ..precond import GUARD_RATE, RHO_FAIL
 from ._comm import any_rank, collectively, petsc
 
-#: Levels halve the grid until it has at most this many cells (the serial cycle's rule).
-COARSEST = 64
-
 
 class Level:
     """One level of the distributed cycle: the matrix ``A``, its split ``boxes``, smoother ``K``
@@ -57,18 +55,20 @@ class Level:
         self.S = None  # the rank's stencils (n_rank, 3^d), kept on the finest level
 
 
-def grid_levels(A, da, level_smoother, *, coarsest=COARSEST, func, times):
+def grid_levels(A, da, level_smoother, *, coarsest=None, func, times):
     """The levels of the distributed grid cycle of DMDA matrix ``A`` (collective).
 
     ``level_smoother(op) -> (K, KT, live)`` gives the smoother stencil of a host
     :class:`~learnsolve.multigrid.GridOperator` (here a rank's patch) and its transpose's.
-    ``times`` collects milliseconds per stage.
+    ``times`` collects milliseconds per stage.  Levels halve the grid until it has at most
+    ``coarsest`` cells (default: the serial cycle's :func:`~learnsolve.multigrid.coarsest_cells`).
     """
     PETSc = petsc()
     comm = A.getComm()
     rank = comm.getRank()
     dim = da.getDim()
     shape = tuple(int(s) for s in reversed(da.getSizes()[:dim]))
+    coarsest = coarsest_cells(shape) if coarsest is None else int(coarsest)
     boxes = Boxes.from_counts(shape, da.getOwnershipRanges())
     mine = tuple(tuple(int(v) for v in r) for r in reversed(da.getRanges()[:dim]))
     r0, r1 = A.getOwnershipRange()

@@ -283,3 +283,22 @@ def test_grid_shape_of_agrees_with_the_stencil_scatter(shape):
     assert grid_shape_of(problems.poisson((64, 64)).A) == (64, 64)
     with pytest.raises(NotAGrid, match="grid_shape_of: `A` couples cells that are not neighbours"):
         grid_shape_of(problems.fem_diffusion(16).A)
+
+
+def test_large_grids_stop_coarsening_at_a_sparse_lu_solved_grid():
+    p = learnsolve.problems.diffusion(256, contrast=1e4, seed=0)
+    H = mg.grid_hierarchy(p.A, (256, 256))
+    assert mg.coarsest_cells((256, 256)) == 256 and H.levels[-1].A.grid == (16, 16)
+    lu = H.levels[-1].coarse_solver
+    assert type(lu).__name__ == "SparseCoarseSolver"
+    dense = mg.grid_hierarchy(p.A, (256, 256), coarsest=64).levels  # down to 8×8, dense Cholesky
+    assert dense[-1].A.grid == (8, 8) and type(dense[-1].coarse_solver).__name__ == \
+        "DenseCoarseSolver"
+    C = H.levels[-1].A
+    rng = np.random.default_rng(0)
+    b = C.pad(rng.standard_normal(C.n)).copy()
+    x = C.unpad(lu(b))
+    ref = sp.linalg.spsolve(C.tocsr().tocsc(), C.unpad(b))
+    assert np.abs(x - ref).max() <= 1e-10 * np.abs(ref).max()
+    x32 = C.unpad(lu.astype(np.float32)(b.astype(np.float32)))
+    assert x32.dtype == np.float32 and np.abs(x32 - ref).max() <= 1e-5 * np.abs(ref).max()
