@@ -246,10 +246,10 @@ DENSE_CELLS = 64
 def coarsest_cells(shape):
     """How many cells the coarsest grid of a host hierarchy on ``shape`` may have.
 
-    ``max(64, n / 256)`` in 2D and ``max(64, n / 512)`` in 3D: coarsening stops
-    four (2D) or three (3D) halvings of every axis below the fine grid at the
-    latest, and the coarsest grid is solved directly (a sparse LU above 64
-    cells).  Coefficient jumps of a size the coarse grids can no longer
+    ``max(64, n / 256)`` in 2D and ``max(64, n / 512)`` in 3D, capped at
+    16,384 and 4,096 cells: coarsening stops four (2D) or three (3D) halvings
+    of every axis below the fine grid at the latest, and the coarsest grid is
+    solved directly (a sparse LU above 64 cells).  Coefficient jumps of a size the coarse grids can no longer
     resolve are then still exact on the coarsest one: on 1024² fields of
     16×16 blocks of contrast 1e4 the learned cycle takes 9 iterations with a
     64×64 coarsest grid against 25 with 8×8, while the LU costs 10 ms of
@@ -261,9 +261,13 @@ def coarsest_cells(shape):
     >>> from learnsolve.multigrid import coarsest_cells
     >>> coarsest_cells((1024, 1024)), coarsest_cells((100, 100, 100)), coarsest_cells((64, 64))
     (4096, 1953, 64)
+    >>> coarsest_cells((8192, 8192)), coarsest_cells((512, 512, 512))
+    (16384, 4096)
     """
     n = int(np.prod(shape))
-    return max(DENSE_CELLS, n // (256 if len(shape) == 2 else 512))
+    if len(shape) == 2:
+        return min(max(DENSE_CELLS, n // 256), 16384)
+    return min(max(DENSE_CELLS, n // 512), 4096)
 
 
 def coarse_solver(A):
