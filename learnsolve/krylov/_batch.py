@@ -29,18 +29,18 @@ _CHUNKS = 64  # row chunks of the fused column reductions
 
 @numba.njit(parallel=True, cache=True)
 def _update(X, R, P, Q, alpha, partial):  # pragma: no cover - jitted
-    """``X += P α``, ``R −= Q α`` (column scalings); returns the columns' ``‖R‖²``."""
+    """``X += P α``, ``R −= Q α`` (column scalings); returns the columns' ``‖R‖²``.
+
+    ``partial`` holds one row of column sums per chunk of rows (``_coldot`` too)."""
     n, s = X.shape
     chunks = partial.shape[0]
+    partial[:] = 0.0
     for c in numba.prange(chunks):
-        acc = partial[c]
-        acc[:] = 0.0
         for i in range(c * n // chunks, (c + 1) * n // chunks):
             for j in range(s):
                 X[i, j] += alpha[j] * P[i, j]
-                r = R[i, j] - alpha[j] * Q[i, j]
-                R[i, j] = r
-                acc[j] += r * r
+                R[i, j] -= alpha[j] * Q[i, j]
+                partial[c, j] += R[i, j] * R[i, j]
     return partial.sum(axis=0)
 
 
@@ -49,12 +49,11 @@ def _coldot(U, V, partial):  # pragma: no cover - jitted
     """The columns' dot products ``Uᵀ V`` (diagonal only)."""
     n, s = U.shape
     chunks = partial.shape[0]
+    partial[:] = 0.0
     for c in numba.prange(chunks):
-        acc = partial[c]
-        acc[:] = 0.0
         for i in range(c * n // chunks, (c + 1) * n // chunks):
             for j in range(s):
-                acc[j] += U[i, j] * V[i, j]
+                partial[c, j] += U[i, j] * V[i, j]
     return partial.sum(axis=0)
 
 

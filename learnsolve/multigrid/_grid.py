@@ -13,6 +13,8 @@ interior cells only.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
@@ -275,24 +277,17 @@ def coarse_solver(A):
     return DenseCoarseSolver(A) if A.n <= DENSE_CELLS else SparseCoarseSolver(A)
 
 
-class SparseCoarseSolver:
-    """``b ↦ A⁻¹ b`` on the coarsest grid by a sparse LU (SuperLU, float64; output in ``dtype``)."""
+class _CoarseSolver:
+    """``b ↦ A⁻¹ b`` on the coarsest grid from a float64 factor of ``A`` (output in ``dtype``),
+    in the padded layout of the grid levels; subclasses give ``_factor`` and ``_solve``."""
 
-    def __init__(self, A, lu=None, dtype=None):
+    def __init__(self, A, dtype=None):
         self.grid, self.dim, self.padded = A.grid, A.dim, A.padded
-        if lu is None:
-            try:
-                lu = spla.splu(A.tocsr().tocsc())
-            except RuntimeError:  # exactly singular
-                raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's "
-                                 "operator is singular, so `A` is not SPD; pass an SPD "
-                                 "matrix.") from None
-        self.lu = lu
+        self.factor = self._factor(A)
         self._x = np.zeros(int(np.prod(self.padded)), dtype=dtype or A.dtype)
 
     def astype(self, dtype):
-        new = SparseCoarseSolver.__new__(SparseCoarseSolver)
-        new.grid, new.dim, new.padded, new.lu = self.grid, self.dim, self.padded, self.lu
+        new = copy.copy(self)  # the factor is shared
         new._x = np.zeros_like(self._x, dtype=dtype)
         return new
 
@@ -300,36 +295,39 @@ class SparseCoarseSolver:
         xi = interior(self._x.reshape(self.padded), self.dim)
         bi = interior(b.reshape(self.padded), self.dim)
         rhs = np.ascontiguousarray(bi, dtype=np.float64).reshape(-1)
-        xi[...] = self.lu.solve(rhs).reshape(xi.shape)
+        xi[...] = self._solve(rhs).reshape(xi.shape)
         return self._x
 
 
-class DenseCoarseSolver:
-    """``b ↦ A⁻¹ b`` on the coarsest grid by a dense Cholesky factor (float64; output in ``dtype``)."""
+class SparseCoarseSolver(_CoarseSolver):
+    """The coarsest grid solved by a sparse LU (SuperLU)."""
 
-    def __init__(self, A, factor=None, dtype=None):
-        self.grid, self.dim, self.padded = A.grid, A.dim, A.padded
-        if factor is None:
-            try:
-                factor = sla.cho_factor(A.tocsr().toarray(), lower=True)
-            except np.linalg.LinAlgError:
-                raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's operator "
-                                 "is not positive definite, so `A` is not SPD; pass an SPD "
-                                 "matrix.") from None
-        self.factor = factor
-        self._x = np.zeros(int(np.prod(self.padded)), dtype=dtype or A.dtype)
+    @staticmethod
+    def _factor(A):
+        try:
+            return spla.splu(A.tocsr().tocsc())
+        except RuntimeError:  # exactly singular
+            raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's operator is "
+                             "singular, so `A` is not SPD; pass an SPD matrix.") from None
 
-    def astype(self, dtype):
-        new = DenseCoarseSolver.__new__(DenseCoarseSolver)
-        new.grid, new.dim, new.padded, new.factor = self.grid, self.dim, self.padded, self.factor
-        new._x = np.zeros_like(self._x, dtype=dtype)
-        return new
+    def _solve(self, rhs):
+        return self.factor.solve(rhs)
 
-    def __call__(self, b):
-        xi = interior(self._x.reshape(self.padded), self.dim)
-        bi = interior(b.reshape(self.padded), self.dim)
-        xi[...] = sla.cho_solve(self.factor, bi.reshape(-1)).reshape(xi.shape)
-        return self._x
+
+class DenseCoarseSolver(_CoarseSolver):
+    """The coarsest grid solved by a dense Cholesky factor."""
+
+    @staticmethod
+    def _factor(A):
+        try:
+            return sla.cho_factor(A.tocsr().toarray(), lower=True)
+        except np.linalg.LinAlgError:
+            raise ValueError("learnsolve.multigrid.grid_hierarchy: the coarsest grid's operator "
+                             "is not positive definite, so `A` is not SPD; pass an SPD "
+                             "matrix.") from None
+
+    def _solve(self, rhs):
+        return sla.cho_solve(self.factor, rhs)
 
 
 def prolongation(fine, cshape, plan=None):
