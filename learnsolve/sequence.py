@@ -117,6 +117,7 @@ class Sequence:
         self.recycle_from = int(recycle_from)
         self._n = self._baseline = self._x = None
         self._speed = self._last_speed = None  # decades of residual reduction per iteration
+        self._work = 0  # CG iterations of the current solve, all columns of a block counted
         self._failed_keeps, self._skip = 0, 0  # back off from keeping after failed attempts
 
     def __repr__(self):

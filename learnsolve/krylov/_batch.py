@@ -163,7 +163,7 @@ def batch_cg(A, B, X0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callba
         raise ValueError(f"'{FUNC}': `B` must be a NumPy array of shape ({n}, s), got "
                          f"{type(B).__name__} of shape {getattr(B, 'shape', None)}; solve CuPy "
                          "or torch columns with learnsolve.krylov.cg.")
-    if B.dtype.kind not in "iuf" or (A.dtype is not None and np.dtype(A.dtype).kind == "c"):
+    if B.dtype.kind not in "iuf" or np.dtype(getattr(A, "dtype", None) or np.float64).kind == "c":
         raise ValueError(f"'{FUNC}': real systems only, got `B` of {B.dtype}; solve complex "
                          "columns with learnsolve.krylov.cg.")
     B = np.asarray(B, dtype=np.float64)
