@@ -183,7 +183,7 @@ def batch_cg(A, B, X0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callba
     hist = [[] for _ in range(s)]
     infos = np.zeros(s, dtype=np.int64)
     with blas_single_thread():
-        for cols in np.array_split(np.arange(s), -(-s // block)):  # blocks of even sizes
+        for cols in np.array_split(np.arange(s), max(-(-s // block), 1)):  # even sizes
             _solve_block(matmat, psolve, B, X, cols, rtol, atol, maxiter, callback, hist, infos)
     if residuals is not None:
         residuals.extend(hist)
