@@ -1,40 +1,49 @@
 #!/usr/bin/env bash
-# The GPU measurements for one session on a lent GPU machine, in steps that each fit one
-# device call (10 minutes) and together about 25 of the session's 30 minutes of device time.
+# The GPU measurements of issue 26 in one device call that ends within 9 minutes, and an optional
+# second one of at most 3 minutes for what did not fit.  A session has 15 minutes of device time
+# (the machine's start takes 1-2 of them) and one call runs at most 10.
 #
-# Here, once (PyAMG, array-api-compat and array-api-strict are missing from the GPU image,
-# which reaches no registry):
-#     make gpu-wheels                                   # -> .whl/ (ignored; Python 3.12 wheels)
-# Then one device call per step, back to back so that the machine stays warm (30 s):
-#     run(command="bash benchmarks/gpu_session.sh test",  carry=[".whl"])   # ~5 min
-#     run(command="bash benchmarks/gpu_session.sh 2d",    carry=[".whl"])   # ~8 min
-#     run(command="bash benchmarks/gpu_session.sh 3d128", carry=[".whl"])   # ~3 min
-#     run(command="bash benchmarks/gpu_session.sh 3d256", carry=[".whl"])   # ~7 min
-# Each step installs what is missing (a fresh machine is bare) and writes under $OUT/<step>/
-# (at most 8 files come back: the log, results.md/.json, plots.tar).  Back here, join the parts:
-#     python benchmarks/gpu_table.py --merge <files_at>/2d <files_at>/3d128 <files_at>/3d256 \
-#         --cpu-reference benchmarks/results/gpu/cpu_reference/2d benchmarks/results/gpu/cpu_reference/3d \
-#         --out benchmarks/results/gpu
-# The parts' results.json name the machine; --merge refuses parts from different machines.
+# Here, once (PyAMG, array-api-compat and array-api-strict are missing from the GPU image, which
+# reaches no registry):
+#     make gpu-wheels                                                   # -> .whl/ (ignored)
+# Then:
+#     run(command="bash benchmarks/gpu_session.sh main",  carry=[".whl"], timeout_s=590)
+#     run(command="bash benchmarks/gpu_session.sh extra", carry=[".whl"], timeout_s=200)   # optional
+# Every part runs under `timeout`, capped by its own limit and by the time the call has left, and
+# writes under /tmp/gpu_session/<part>/ as it goes (gpu_table.py writes results.json after every
+# problem).  After each part the script packs every part's results into $OUT/results.tar (written
+# to a temporary file, then renamed: a call killed mid-part keeps the earlier parts) and appends
+# the part's exit status and seconds to $OUT/summary.md; $OUT/log.txt has the whole output.
+# Back here, unpack and join the parts into one table:
+#     tar -xf <files_at>/results.tar -C /tmp/gpu    # (and the extra call's)
+#     python benchmarks/gpu_table.py --merge /tmp/gpu/*-device /tmp/gpu/*-amg /tmp/gpu/*-rs --cpu-reference benchmarks/results/gpu/cpu_reference/2d \
+#         benchmarks/results/gpu/cpu_reference/3d --out benchmarks/results/gpu
+# A dry run of the plumbing on a CPU (small problems, torch tensors, a shorter limit):
+#     PY=.venv/bin/python DEVICE=torch-cpu QUICK=1 OUT=/tmp/gs bash benchmarks/gpu_session.sh main
 set -uo pipefail
-step=${1:?usage: bash benchmarks/gpu_session.sh test|quick|2d|3d128|3d256}
+step=${1:-main}
 OUT=${OUT:-/tmp/gpu_session_out}
-work=/tmp/gpu_session/$step
-mkdir -p "$OUT/$step" "$work"
-log=$OUT/$step/log.txt
+work=/tmp/gpu_session
+mkdir -p "$OUT" "$work"
 export PYTHONUNBUFFERED=1
-# PY and DEVICE=torch-cpu are for a dry run of the plumbing on a CPU machine
 py=${PY:-python3}
 device=${DEVICE:-cuda}
+quick=${QUICK:-0}
+case $step in
+    main) limit=${LIMIT:-540} ;;
+    extra) limit=${LIMIT:-170} ;;
+    *) echo "usage: bash benchmarks/gpu_session.sh main|extra"; exit 2 ;;
+esac
+start=$SECONDS
+
+# the table's parts: the dry run swaps in the small problems
+if [ "$quick" = 1 ]; then p2d=quick2d; p3d=quick3d; p3dbig=quick3d; else p2d=2d; p3d=3d128; p3dbig=3d256; fi
 
 install() {
-    if [ -d .whl ] && [ ! -d /tmp/site ] && ! $py -c "import pyamg, array_api_compat, array_api_strict" 2>/dev/null; then
+    if [ -d .whl ] && ! $py -c "import pyamg, array_api_compat, array_api_strict" 2>/dev/null; then
         $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl || return 1
     fi
-    # the source tree first (also when the editable install below fails), then the carried wheels
-    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-    [ -d /tmp/site ] && export PYTHONPATH=$PYTHONPATH:/tmp/site
     $py -m pip show learnsolve >/dev/null 2>&1 ||
         $py -m pip install -q --no-build-isolation --no-deps -e . ||
         echo "WARNING: pip install -e . failed; running from the source tree (learnsolve._C may be missing)"
@@ -42,32 +51,65 @@ install() {
 print('learnsolve', learnsolve.__version__, 'torch', torch.__version__, 'pyamg', pyamg.__version__,
       'HAS_C', _backend.HAS_C, 'HAS_CUPY', _backend.HAS_CUPY); print(bench.machine_info('$device'))"
 }
+# the source tree first (also when the editable install fails), then the carried wheels
+export PYTHONPATH=$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 
-table() {  # gpu_table.py part $1 with extra options; the plots go into one tar
-    $py benchmarks/gpu_table.py --part "$1" --device "$device" --out "$work" "${@:2}" || return 1
-    cp "$work"/results.md "$work"/results.json "$OUT/$step/"
-    tar -cf "$OUT/$step/plots.tar" -C "$work" $(cd "$work" && ls ./*.png)
+pack() {  # every part's results into $OUT/results.tar, atomically
+    tar -cf "$OUT/.results.tar" -C "$work" . 2>/dev/null && mv "$OUT/.results.tar" "$OUT/results.tar"
 }
 
+part() {  # part NAME CAP COMMAND...: COMMAND under timeout min(CAP, seconds left - 10)
+    local name=$1 cap=$2 t rc s=$SECONDS
+    shift 2
+    t=$(( limit - (SECONDS - start) - 10 ))
+    (( t > cap )) && t=$cap
+    if (( t < 15 )); then
+        echo "| $name | skipped: ${t} s left | |" >> "$OUT/summary.md"
+        return
+    fi
+    mkdir -p "$work/$name"
+    echo "== $(date -u +%T) $name (at most $t s)"
+    timeout -k 5 "$t" bash -c '"$@"' _ "$@" 2>&1 | tee "$work/$name/log.txt"
+    rc=${PIPESTATUS[0]}
+    echo "== $(date -u +%T) $name: exit $rc after $((SECONDS - s)) s"
+    echo "| $name | exit $rc$([ "$rc" = 124 ] && echo ' (timed out)') | $((SECONDS - s)) s |" >> "$OUT/summary.md"
+    pack
+}
+
+table() {  # table NAME PART ROWS [gpu_table.py options]: one part of the GPU table
+    local name=$1 tpart=$2 rows=$3
+    shift 3
+    $py benchmarks/gpu_table.py --part "$tpart" --rows "$rows" --device "$device" --out "$work/$name" "$@"
+}
+
+pytests() {
+    $py -m pytest -q -rs -p no:cacheprovider "$@"
+}
+
+export -f install table pytests  # for `timeout ... bash -c`
+export py device work
+
 {
-    rc=0  # any failed command fails the step (its output is in the log), the later ones still run
-    echo "== $(date -u +%FT%TZ) step $step on $(hostname)"
+    echo "== $(date -u +%FT%TZ) gpu_session.sh $step on $(hostname), ${limit} s"
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>/dev/null || true
-    install || { echo "install failed"; exit 1; }
+    printf '# gpu_session.sh %s\n\n| part | result | seconds |\n|---|---|---:|\n' "$step" >> "$OUT/summary.md"
+    part install 150 install
     case $step in
-        test)
-            # the GPU tests (kernels, device preconditioners), then the CPU suites of the device
-            # path's packages, then the quick table
-            $py -m pytest -q -rs -p no:cacheprovider tests/ops/test_cuda.py tests/precond/test_device.py \
-                || rc=1
-            $py -m pytest -q -p no:cacheprovider tests/multigrid tests/krylov tests/bench || rc=1
-            table quick --repeats 1 --amg amg-sa || rc=1 ;;
-        quick) table quick || rc=1 ;;
-        2d) table 2d --amg-budget 20 || rc=1 ;;          # SA ~23 s a run there: one SA run, two RS
-        3d128) table 3d128 --amg-budget 30 || rc=1 ;;
-        3d256) table 3d256 --amg amg-sa --amg-budget 1 || rc=1 ;;  # one SA run (~2.5 min); no RS
-        *) echo "unknown step $step"; exit 2 ;;
+        main)
+            # the GPU tests (CUDA kernels against their references, every preconditioner in
+            # cupyx's cg, the GPU cycle's iterations against the CPU one's), then the table's
+            # device rows before the slow PyAMG rows, so that a short call keeps what matters most
+            part gpu-tests 120 pytests tests/ops/test_cuda.py tests/precond/test_device.py
+            part "$p2d-device" 140 table "$p2d-device" "$p2d" device --repeats 2
+            part "$p3d-device" 60 table "$p3d-device" "$p3d" device --repeats 2
+            part "$p2d-amg" 110 table "$p2d-amg" "$p2d" amg --amg amg-sa --amg-budget 1
+            part "$p3d-amg" 60 table "$p3d-amg" "$p3d" amg --amg amg-sa --amg-budget 1 ;;
+        extra)
+            # what the first call had no room for: 3D 256³ on the device, RS on the host, the
+            # CPU suites of the device path's packages
+            part "$p3dbig-device" 80 table "$p3dbig-device" "$p3dbig" device --repeats 1
+            part "$p2d-rs" 50 table "$p2d-rs" "$p2d" amg --amg amg-rs --amg-budget 1
+            part suites 60 pytests tests/multigrid tests/krylov ;;
     esac
-    echo "== $(date -u +%FT%TZ) step $step done (rc $rc)"
-    exit $rc
-} 2>&1 | tee "$log"
+    echo "== $(date -u +%FT%TZ) done after $((SECONDS - start)) s"
+} 2>&1 | tee "$OUT/log.txt"

@@ -11,15 +11,16 @@ machine's CPU.  Writes ``results.md``/``results.json`` and a summary of the
 ratios the GPU path is meant to reach, each checked against its bar (``BAR_*``).
 
 A device call runs at most 10 minutes, so the table comes in parts, each its
-own run of this script on the same machine (``--part``), and ``--merge``
-joins their ``results.json`` into one table.  ``--cpu-reference`` adds the
-iteration counts of the host cycle (a ``learnsolve bench`` run of
-``vcycle-*:noclusters``, the same cycle as the device one, which has no
-cluster space) for the ±1 check.  ``benchmarks/gpu_session.sh``
-strings the parts together for one GPU session.
+own run of this script on the same machine (``--part``; ``--rows device`` for
+the cycles and CuPy's rows, ``--rows amg`` for the slow PyAMG rows alone), each
+writing ``results.json`` after every problem, and ``--merge`` joins their
+``results.json`` into one table.  ``--cpu-reference`` adds the iteration
+counts of the host cycle (``learnsolve bench`` runs of ``vcycle-*`` on this
+machine; the device cycle has the same cluster space) for the ±1 check.
+``benchmarks/gpu_session.sh`` strings the parts together in one time-boxed call.
 
     python benchmarks/gpu_table.py                          # GPU machine: 2048², 128³, 256³
-    python benchmarks/gpu_table.py --part 2d --out /tmp/2d  # one part (quick, 2d, 3d128, 3d256)
+    python benchmarks/gpu_table.py --part 2d --rows device --out /tmp/2d   # one part, device rows
     python benchmarks/gpu_table.py --merge /tmp/2d /tmp/3d128 /tmp/3d256 --out benchmarks/results/gpu \\
         --cpu-reference benchmarks/results/gpu/cpu_reference/2d benchmarks/results/gpu/cpu_reference/3d
     python benchmarks/gpu_table.py --part quick --device torch-cpu --out /tmp/gpu   # on a CPU
@@ -37,11 +38,13 @@ PROBLEMS_3D = ("poisson:{n}x{n}x{n}", "diffusion:{n}:dim=3:variance=2")
 GPU_BASELINES = ("cupyx-cg", "cupyx-jacobi")
 #: Parts of the table: problem specs of each (the whole table is 2d + 3d128 + 3d256).
 PARTS = {
-    "quick": [s.format(n=512) for s in PROBLEMS_2D] + [s.format(n=64) for s in PROBLEMS_3D],
+    "quick2d": [s.format(n=512) for s in PROBLEMS_2D],
+    "quick3d": [s.format(n=64) for s in PROBLEMS_3D],
     "2d": [s.format(n=2048) for s in PROBLEMS_2D],
     "3d128": [s.format(n=128) for s in PROBLEMS_3D],
     "3d256": [s.format(n=256) for s in PROBLEMS_3D],
 }
+PARTS["quick"] = PARTS["quick2d"] + PARTS["quick3d"]
 PARTS["all"] = PARTS["2d"] + PARTS["3d128"] + PARTS["3d256"]
 #: The bars on the learned cycle's total: seconds on 2D 2048², and fractions of the baselines'.
 BAR_SECONDS_2D = 0.1
@@ -68,7 +71,7 @@ def load(dirs):
 
 
 def cpu_iterations(dirs):
-    """``{(problem, method): iterations}`` of host runs, ``:noclusters`` dropped from the names."""
+    """``{(problem, method): iterations}`` of host runs (``:noclusters`` dropped from the names)."""
     if not dirs:
         return {}
     results, _ = load(dirs)
@@ -118,16 +121,15 @@ def summary(results, cpu=None):
     return "\n".join(lines) + "\n"
 
 
-def write(results, out, machine, cpu):
-    """The table, the plots and the summary under ``out``."""
-    md, paths = bench.write(results, out, rtol=1e-6, machine=machine)
+def write(results, out, machine, cpu, *, plot=True):
+    """The table, the plots (``plot``) and the summary under ``out``; the text."""
+    md, paths = bench.write(results, out, rtol=1e-6, machine=machine, plot=plot)
     text = (md + "\nLearned V-cycle total time over the baselines' (bars: total ≤ 0.1 s on 2D "
             "2048², ≤ 1/20 of CuPy Jacobi-PCG's on 2D, ≤ 1/10 on 3D 256³, ≤ 1/100 of PyAMG SA's; "
             "iterations within ±1 of the CPU cycle's):\n\n" + summary(results, cpu))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(text)
-    print(text)
-    print("wrote " + ", ".join(paths))
+    return text, paths
 
 
 def main():
@@ -142,6 +144,8 @@ def main():
                     help="the PyAMG rows (host CPU), comma-separated; '' for none")
     ap.add_argument("--amg-budget", type=float, default=None,
                     help="--budget for the PyAMG rows (default: --budget)")
+    ap.add_argument("--rows", default="all", choices=["all", "device", "amg"],
+                    help="device: the cycles and CuPy's CG rows; amg: the PyAMG rows alone")
     ap.add_argument("--merge", nargs="+", metavar="DIR", help="join the results.json of these parts")
     ap.add_argument("--cpu-reference", nargs="+", metavar="DIR", default=[],
                     help="results.json directories of host runs of the cycles (iterations ±1 check)")
@@ -149,26 +153,34 @@ def main():
     args = ap.parse_args()
     cpu = cpu_iterations(args.cpu_reference)
     if args.merge:
-        results, machine = load(args.merge)
-        write(results, args.out, machine, cpu)
+        results, machine = load([d for d in args.merge if os.path.exists(os.path.join(d, "results.json"))])
+        text, paths = write(results, args.out, machine, cpu)
+        print(text + "\nwrote " + ", ".join(paths))
         return
     part = "quick" if args.quick else args.part
-    amg = [m for m in args.amg.split(",") if m]
+    amg = [m for m in args.amg.split(",") if m] if args.rows != "device" else []
     gpu = list(GPU_BASELINES) if args.device == "cuda" else []
+
+    def methods(dim):
+        return [] if args.rows == "amg" else cycles(dim) + gpu
+
     # untimed warm-up: CUDA context, library handles, numba/NVRTC compilation on first use
     for spec in ("poisson:64", "poisson:16x16x16"):
         p = bench.make_problem(spec)
-        bench.run([p], cycles(len(p.grid_shape)) + amg + gpu, repeats=1, device=args.device,
-                  progress=False)
+        bench.run([p], methods(len(p.grid_shape)) + amg, repeats=1, device=args.device, progress=False)
+    machine = bench.machine_info(device=args.device)
     results = []
-    for spec in PARTS[part]:
+    for spec in PARTS[part]:  # results.json after each problem: a part stopped by a timeout keeps them
         p = bench.make_problem(spec)
-        results += bench.run([p], cycles(len(p.grid_shape)) + gpu, repeats=args.repeats,
-                             device=args.device, budget=args.budget)
+        if methods(len(p.grid_shape)):
+            results += bench.run([p], methods(len(p.grid_shape)), repeats=args.repeats,
+                                 device=args.device, budget=args.budget)
         if amg:
             results += bench.run([p], amg, repeats=args.repeats, device=args.device,
                                  budget=args.amg_budget if args.amg_budget is not None else args.budget)
-    write(results, args.out, bench.machine_info(device=args.device), cpu)
+        write(results, args.out, machine, cpu, plot=False)
+    text, paths = write(results, args.out, machine, cpu)
+    print(text + "\nwrote " + ", ".join(paths))
 
 
 if __name__ == "__main__":

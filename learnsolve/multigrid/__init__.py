@@ -16,7 +16,8 @@
   solver's levels), sparse levels with the same cycle; :func:`device_hierarchy`
   moves one to CuPy or torch.
 - :class:`ClusterSpace`: the coefficient-cluster coarse space that keeps a
-  grid cycle's iterations flat on rough high-contrast coefficients.
+  grid cycle's iterations flat on rough high-contrast coefficients;
+  :class:`DeviceClusterSpace` applies it on a torch device.
 - The padded grid layout: :func:`offsets`, :func:`padded_shape`,
   :func:`interior`, :func:`pad`, ...
 
@@ -67,6 +68,7 @@ from ._clusters import (
     smoothed_basis,
     smoothed_basis_reference,
 )
+from ._clusters_device import DENSE_MAX, DeviceClusterSpace
 from ._grid import (
     GridInterpolation,
     GridOperator,
@@ -151,6 +153,7 @@ __all__ = [
     "RHO_GATE", "Boxes", "check_rows", "coarse_rows", "coarsen_patch",
     "interpolation_rows", "matrix_rows",
     "patch_operator", "prolongation", "rows_to_csr", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
+    "DENSE_MAX", "DeviceClusterSpace",
     "GridInterpolation", "GridOperator",
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",

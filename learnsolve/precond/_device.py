@@ -12,10 +12,10 @@ to the matrix's device, so every apply runs there with no host copy:
   preconditioners work there);
 - a grid V-cycle (``gmg``, ``vcycle-2d``/``-3d``, zero-correction DCDM) is
   set up on the device too (the torch grid levels of :mod:`learnsolve.multigrid`),
-  and on a CUDA device replayed from a CUDA graph (:func:`cuda_graphed`).
-
-PyAMG builds and applies its hierarchy on the host only; :func:`learnsolve.precond.amg`
-refuses device matrices.
+  and on a CUDA device replayed from a CUDA graph (:func:`cuda_graphed`); its
+  cluster coarse space is set up on the host and applied on the device;
+- a PyAMG hierarchy (:func:`learnsolve.precond.amg`) is built on the host and
+  cycled on the device (recipe ``'hierarchy'``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from .._validation import as_csr
 from ..multigrid import (
     RHO_GATE,
     ClusterSpace,
+    DeviceClusterSpace,
     NotAGrid,
     check_stencil,
     contraction,
@@ -34,11 +35,11 @@ from ._amg import sa_fallback
 from ._base import Preconditioner
 from ._device import (
     DevicePreconditioner,
-    NoDevicePath,
     as_torch,
     check_graph,
     cuda_graphed,
     device_kind,
+    fastest,
 )
 
 #: ``ρ(I − M A)`` estimates at or above this fail the positive-definiteness check.
@@ -60,9 +61,6 @@ def _check_options(func, dtype, clusters, graph, kind):
     if graph is True and kind is None:
         raise ValueError(f"{func}: `graph=True` replays the cycle from a CUDA graph and needs a "
                          "cupyx or torch CUDA matrix; for a SciPy matrix leave graph='auto'.")
-    if clusters is True and kind is not None:
-        raise NoDevicePath(f"{func}: `clusters=True` needs a sparse LU, which runs on the host "
-                           f"only; pass a SciPy matrix, or clusters='auto'/False on the device.")
     return dtype
 
 
@@ -88,10 +86,11 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
         Precision the cycle is stored and applied in (the Krylov loop stays in
         its own; the hierarchy is built in float64, then converted).
     clusters : {"auto", True, False}
-        Host only: add the coefficient-cluster coarse space
+        Add the coefficient-cluster coarse space
         (:class:`learnsolve.multigrid.ClusterSpace`); ``"auto"`` adds it when
         ``A`` has coefficient jumps and the cycle alone contracts worse than
-        ``RHO_GATE`` (always, when ``check`` is off).
+        ``RHO_GATE`` (always, when ``check`` is off).  On a device the space is
+        built on the host and applied on the device (:func:`_device_space`).
     graph : {"auto", True, False}
         CUDA devices: replay the cycle from a CUDA graph
         (:func:`learnsolve.precond._device.cuda_graphed`); ``"auto"`` on CUDA,
@@ -157,13 +156,17 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
                           dict(info, fallback=why), func, t0)
     if rho is not None:
         info["rho"] = round(float(rho), 4)
+    add_space = clusters and (clusters is True or rho is None or rho > RHO_GATE)
     if kind is not None:
         info.update(setup="device")
         tdtype = H.dtype
+        wrap = _device_space(T, shape, clusters, info) if add_space else None
+        if add_space:
+            clock("clusters")
         return _on_device(lambda r: H.apply(r.to(tdtype)).to(r.dtype), A, kind, device, graph, name,
-                          info, func, t0, hierarchy=H)
+                          info, func, t0, hierarchy=H, wrap=wrap)
     apply = H.apply
-    if clusters and (clusters is True or rho is None or rho > RHO_GATE):
+    if add_space:
         # I − M A = (I − Π)(I − V A)(I − Π) with Π the A-orthogonal projector onto span(Z),
         # so the cycle's contraction checked above bounds the combined one: no second check
         space = ClusterSpace(A, shape)
@@ -252,8 +255,43 @@ def _start_vector(H, seed=0):
     return A0.pad(torch.randn((1, A0.n), generator=g, dtype=A0.dtype).to(A0.S.device))
 
 
-def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierarchy=None):
-    """A :class:`DevicePreconditioner` applying ``torch_apply`` (from a CUDA graph when it can)."""
+def _device_space(T, shape, clusters, info):
+    """The cluster coarse space of device matrix ``T`` around a device cycle: ``wrap(V) -> M``
+    (float64 in and out), or ``None`` when ``clusters='auto'`` and ``T`` has no coefficient jumps.
+
+    Labels, basis, ``Zᵀ A Z`` and its LU are built on the host (one copy of ``T``
+    there); the products run on ``T``'s device, and the coarse solve is the
+    fastest of :meth:`~learnsolve.multigrid.DeviceClusterSpace.coarse_solvers`
+    on a seeded vector (all agree with SuperLU's; ``info`` records each one's time).
+    """
+    import torch
+
+    from ..ops import to_device
+
+    space = ClusterSpace(to_device(T, "scipy").astype(np.float64), shape)
+    if not (clusters is True or space.weak):
+        info["clusters"] = 0
+        return None
+    dev = DeviceClusterSpace(space.build(), T.device, A=T if T.dtype == torch.float64 else None)
+    g = torch.Generator(device="cpu").manual_seed(2)
+    probe = torch.randn(dev.m, generator=g, dtype=torch.float64).to(T.device)
+    sync = torch.cuda.synchronize if T.device.type == "cuda" else (lambda: None)
+    choice, solve, times = fastest(dev.coarse_solvers(), probe, sync=sync, reference="host")
+    times.update(dev.skipped)
+    info.update(space.info(), cluster_solve=choice, cluster_solve_s=times,
+                cluster_setup_s={k: round(v, 4) for k, v in space.times.items()})
+
+    def wrap(cycle):
+        M = dev.balanced(cycle, solve)
+        return lambda r: M(r.to(torch.float64)).to(r.dtype)
+
+    return wrap
+
+
+def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierarchy=None,
+               wrap=None):
+    """A :class:`DevicePreconditioner` applying ``torch_apply`` (from a CUDA graph when it can),
+    or ``wrap(torch_apply)`` when given (the graph replays ``torch_apply`` alone)."""
     import torch
 
     n = int(A.shape[0])
@@ -269,6 +307,8 @@ def _on_device(torch_apply, A, kind, device, graph, name, info, func, t0, hierar
                 warnings.warn(f"{func}: not using a CUDA graph: {why}.", RuntimeWarning, stacklevel=4)
     else:
         info["graph"] = False
+    if wrap is not None:
+        torch_apply = wrap(torch_apply)
     if kind == "torch":
         apply = torch_apply
     else:
@@ -324,8 +364,9 @@ def gmg(A, shape=None, *, omega=0.65, nu=1, check=True, dtype=np.float64, cluste
     dtype : {float64, float32}
         Precision the cycle is stored and applied in (float32 halves memory traffic).
     clusters : {"auto", True, False}
-        Add the coefficient-cluster coarse space (host only; see
-        :class:`learnsolve.multigrid.ClusterSpace`).
+        Add the coefficient-cluster coarse space (see
+        :class:`learnsolve.multigrid.ClusterSpace`; on a device: built on the
+        host, applied on the device).
     graph : {"auto", True, False}
         Device matrices on a CUDA device: replay the cycle from a CUDA graph
         (see :func:`grid_cycle`).
@@ -472,9 +513,10 @@ class LearnedVCycle(LearnedModel, method="vcycle"):
             Precision the cycle is stored and applied in.
         clusters : {"auto", True, False}
             Add the coefficient-cluster coarse space, which keeps the iteration
-            count flat on rough high-contrast coefficients (host only; ``"auto"``:
-            when ``A`` has coefficient jumps and the cycle alone contracts poorly;
-            see :class:`learnsolve.multigrid.ClusterSpace`).
+            count flat on rough high-contrast coefficients (``"auto"``: when ``A``
+            has coefficient jumps and the cycle alone contracts poorly; see
+            :class:`learnsolve.multigrid.ClusterSpace`; on a device it is built
+            on the host and applied on the device).
         graph : {"auto", True, False}
             Device matrices on a CUDA device: replay the cycle from a CUDA graph
             (see :func:`grid_cycle`).

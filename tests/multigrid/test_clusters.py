@@ -153,16 +153,44 @@ def test_dcdm_directions_carry_the_cluster_space(rough):
     assert info == 0 and np.linalg.norm(rough.b - rough.A @ x) <= 1e-6 * np.linalg.norm(rough.b)
 
 
-def test_bad_clusters_argument_and_device_refusal(rough):
+def test_bad_clusters_argument_and_the_device(rough):
     with pytest.raises(ValueError, match="`clusters` must be"):
         learnsolve.precond.gmg(rough.A, clusters="yes")
-    from learnsolve.ops import to_device
-    from learnsolve.precond import NoDevicePath
+    import torch
 
-    At = to_device(poisson((16, 16)).A, "torch")
-    with pytest.raises(NoDevicePath, match="clusters=True"):
-        learnsolve.pretrained("vcycle-2d").aspreconditioner(At, clusters=True)
-    assert "clusters" not in learnsolve.precond.gmg(At).info  # "auto" is off on the device
+    from learnsolve.ops import to_device
+
+    p = poisson((16, 16))
+    At = to_device(p.A, "torch")
+    P = learnsolve.pretrained("vcycle-2d").aspreconditioner(At, clusters=True)
+    H = learnsolve.pretrained("vcycle-2d").aspreconditioner(p.A, clusters=True)
+    assert P.info["clusters"] == H.info["clusters"] > 0
+    r = np.random.default_rng(7).standard_normal(p.n)
+    np.testing.assert_allclose((P @ torch.from_numpy(r)).numpy(), H @ r, rtol=1e-9, atol=1e-12)
+    assert learnsolve.precond.gmg(At).info.get("clusters", 0) == 0  # "auto": no coefficient jumps
+
+
+def test_device_space_coarse_solvers_agree_and_the_balanced_apply_matches_the_host(rough):
+    import torch
+
+    from learnsolve.multigrid import DeviceClusterSpace
+
+    space = ClusterSpace(rough.A, rough.grid_shape)
+    with pytest.raises(ValueError, match=r"DeviceClusterSpace: `space` is not built; call space.build"):
+        DeviceClusterSpace(space, "cpu")
+    dev = DeviceClusterSpace(space.build(), "cpu")
+    solvers = dev.coarse_solvers()
+    assert set(solvers) == {"host", "dense"}  # a CPU has no cuSPARSE/level candidates
+    c = np.random.default_rng(8).standard_normal(space.m)
+    for name, solve in solvers.items():
+        y = solve(torch.from_numpy(c)).numpy()
+        assert np.linalg.norm(space.E @ y - c) <= 1e-10 * np.linalg.norm(c), name
+    d = 0.7 / rough.A.diagonal()
+    host = space.balanced(lambda v: d * v)
+    r = np.random.default_rng(9).standard_normal(rough.A.shape[0])
+    for solve in solvers.values():
+        M = dev.balanced(lambda v: torch.from_numpy(d) * v, solve)
+        np.testing.assert_allclose(M(torch.from_numpy(r)).numpy(), host(r), rtol=1e-9, atol=1e-12)
 
 
 def test_cluster_options_by_name(rough):

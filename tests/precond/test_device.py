@@ -103,6 +103,28 @@ def test_pyamg_hierarchy_cycles_on_the_device(kind):
         learnsolve.precond.amg(T, kind=kind, cycle="W")
 
 
+@pytest.mark.parametrize("name", ["gmg-jacobi", "vcycle-2d"])
+def test_device_cycle_adds_the_cluster_space_and_keeps_the_host_iterations(name):
+    """On a rough high-contrast field the device cycle gets the cluster space (built on the host,
+    applied with device products): the host's iterations ±1, about half those without it, and
+    still a symmetric apply."""
+    p = learnsolve.problems.diffusion(128, contrast=1e4, seed=0)
+    T = to_device(p.A, "torch")
+    P = learnsolve.precond.build(name, T, grid_shape=p.grid_shape)
+    H = learnsolve.precond.build(name, p.A, grid_shape=p.grid_shape)
+    assert P.info["clusters"] == H.info["clusters"] > 100
+    assert P.info["cluster_solve"] in ("host", "dense") and "cluster_solve_s" in P.info
+    _, info, its = _cg(T, torch.from_numpy(p.b), P)
+    _, _, its_h = _cg(p.A, p.b, H)
+    assert info == 0 and abs(its - its_h) <= 1, (its, its_h)
+    N = learnsolve.precond.build(name + ":noclusters", T, grid_shape=p.grid_shape)
+    _, _, its_n = _cg(T, torch.from_numpy(p.b), N)
+    assert its_n >= its + 6, (its_n, its)
+    x, y = (torch.from_numpy(v) for v in np.random.default_rng(4).standard_normal((2, p.n)))
+    xMy, yMx = float(x @ (P @ y)), float(y @ (P @ x))
+    assert abs(xMy - yMx) <= 1e-10 * abs(xMy)  # exact coarse solves of E (condition ~1e6)
+
+
 def test_device_preconditioner_refuses_host_arrays(problem):
     p, T = problem
     P = learnsolve.precond.jacobi(T)
@@ -217,13 +239,15 @@ def test_cupyx_cg_converges_with_every_preconditioner(name):
 
 @needs_gpu
 @pytest.mark.parametrize("name", ["vcycle-2d", "gmg-jacobi"])
-def test_gpu_vcycle_set_up_on_device_matches_cpu_iterations(name):
-    """Set-up and apply on the GPU; iterations within ±1 of the CPU cycle's."""
+@pytest.mark.parametrize("covariance", ["gaussian", "exponential"])
+def test_gpu_vcycle_set_up_on_device_matches_cpu_iterations(name, covariance):
+    """Set-up and apply on the GPU; iterations within ±1 of the CPU cycle's (on the rough field
+    with the cluster space on both)."""
     import cupy
 
     from learnsolve.ops import to_device
 
-    p = learnsolve.problems.diffusion(128, contrast=1e4, covariance="gaussian", seed=3)
+    p = learnsolve.problems.diffusion(128, contrast=1e4, covariance=covariance, seed=3)
     P = learnsolve.precond.build(name, to_device(p.A, "cupy"), grid_shape=p.grid_shape)
     assert P.info["setup"] == "device" and P.info["backend"] == "cupy"
     res_gpu, res_cpu = [], []
@@ -265,3 +289,20 @@ def test_cuda_graph_replay_equals_the_eager_cycle():
     assert learnsolve.relative_residual(p.A, x.cpu().numpy(), p.b) <= 1e-8
     C = model.aspreconditioner(to_device(p.A, "cupy"))  # CuPy vectors through DLPack, graphed
     assert C.info["graph"] is True
+
+
+@needs_gpu
+def test_gpu_cluster_space_coarse_solvers_agree():
+    """On a GPU the coarse solve has the SuperLU factors on the device (cuSPARSE, the level
+    kernel) besides the host round trip and the dense inverse; each solves ``E y = c``."""
+    from learnsolve.multigrid import ClusterSpace, DeviceClusterSpace
+
+    p = learnsolve.problems.diffusion(128, contrast=1e4, seed=0)
+    space = ClusterSpace(p.A, p.grid_shape).build()
+    dev = DeviceClusterSpace(space, "cuda")
+    solvers = dev.coarse_solvers()
+    assert {"host", "dense", "cusparse"} <= set(solvers), dev.skipped
+    c = np.random.default_rng(5).standard_normal(space.m)
+    for name, solve in solvers.items():
+        y = solve(torch.as_tensor(c, device="cuda")).cpu().numpy()
+        assert np.linalg.norm(space.E @ y - c) <= 1e-10 * np.linalg.norm(c), name
