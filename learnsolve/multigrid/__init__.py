@@ -65,6 +65,7 @@ from ._clusters import (
     ClusterSpace,
     cluster_labels,
     cluster_labels_reference,
+    dissection_labels,
     smoothed_basis,
     smoothed_basis_reference,
 )
@@ -153,7 +154,7 @@ __all__ = [
     "RHO_GATE", "Boxes", "check_rows", "coarse_rows", "coarsen_patch",
     "interpolation_rows", "matrix_rows",
     "patch_operator", "prolongation", "rows_to_csr", "smoother_rows", "stencil_rows", "THETA", "ClusterSpace",
-    "DENSE_MAX", "DeviceClusterSpace",
+    "DENSE_MAX", "DeviceClusterSpace", "dissection_labels",
     "GridInterpolation", "GridOperator",
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",

@@ -205,16 +205,109 @@ def smoothed_basis_reference(A, labels, *, omega=2 / 3):
     return sp.csr_array(Z0 - omega * (sp.diags_array(1 / A.diagonal()) @ (A @ Z0)))
 
 
+@numba.njit(cache=True)
+def _dissection_ranks(nb, leaf):  # pragma: no cover - jitted
+    """Rank of every block of the ``nb`` block grid (C order, 2 or 3 axes) in a nested-dissection
+    order: a box is split at the middle slab of its longest axis, the two halves are numbered
+    first, the slab last; boxes with every side ≤ ``leaf`` are numbered in C order."""
+    d = nb.size
+    strides = np.ones(d, dtype=np.int64)
+    for a in range(d - 2, -1, -1):
+        strides[a] = strides[a + 1] * nb[a + 1]
+    rank = np.empty(strides[0] * nb[0], dtype=np.int64)
+    # stack of boxes (lo, hi per axis) still to number; a slab is pushed as a box to number
+    # directly (flag 1) beneath the two halves, so it is numbered after both
+    stack = np.empty((64 * 64, 2 * d + 1), dtype=np.int64)
+    top = 0
+    for a in range(d):
+        stack[0, a], stack[0, d + a] = 0, nb[a]
+    stack[0, 2 * d] = 0
+    top = 1
+    count = 0
+    while top > 0:
+        top -= 1
+        box = stack[top].copy()
+        longest, size = 0, 0
+        for a in range(d):
+            if box[d + a] - box[a] > size:
+                longest, size = a, box[d + a] - box[a]
+        if size <= 0:
+            continue
+        if box[2 * d] == 1 or size <= leaf:
+            lo, hi = box[:d], box[d:2 * d]
+            total = 1
+            for a in range(d):
+                total *= hi[a] - lo[a]
+            for k in range(total):  # C order inside the box
+                r, flat = k, 0
+                for a in range(d - 1, -1, -1):
+                    ext = hi[a] - lo[a]
+                    flat += (lo[a] + r % ext) * strides[a]
+                    r //= ext
+                rank[flat] = count
+                count += 1
+            continue
+        mid = box[longest] + size // 2
+        slab, left, right = box.copy(), box.copy(), box.copy()
+        slab[longest], slab[d + longest], slab[2 * d] = mid, mid + 1, 1
+        left[d + longest] = mid
+        right[longest] = mid + 1
+        stack[top], stack[top + 1], stack[top + 2] = slab, right, left
+        top += 3
+    return rank
+
+
+def dissection_labels(labels, shape, block, *, leaf=2):
+    """Renumber block-aligned clusters in a nested-dissection order of their grid blocks.
+
+    Clusters never cross the ``block``-wide grid blocks (:func:`cluster_labels`
+    cuts the graph at their faces) and ``Zᵀ A Z`` couples only clusters of
+    neighbouring blocks, so a nested dissection of the block grid (the middle
+    block slab of the longest side separates two halves, recursively) is a
+    fill-reducing order of ``Zᵀ A Z`` known before it is assembled.  At 2048²
+    (153k clusters) SuperLU then factorizes in 0.40 s instead of 0.85 s with
+    its own minimum-degree order (which is most of that time), for about 10 %
+    slower solves (see :data:`DISSECTION_MIN`).
+
+    Returns the new labels: the clusters of each block keep their relative order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnsolve.problems import diffusion
+    >>> from learnsolve.multigrid import cluster_labels, dissection_labels
+    >>> p = diffusion(48, contrast=1e4, seed=0)
+    >>> labels, _ = cluster_labels(p.A, p.grid_shape)
+    >>> new = dissection_labels(labels, p.grid_shape, 6)
+    >>> pairs = np.unique(np.stack([labels, new]), axis=1)    # old and new numbers of each cell
+    >>> pairs.shape[1] == labels.max() + 1 == new.max() + 1     # one new number per cluster
+    True
+    """
+    m = int(labels.max()) + 1 if labels.size else 0
+    if m == 0:
+        return labels
+    nb = np.array([-(-s // block) for s in shape], dtype=np.int64)
+    cluster_block = np.empty(m, dtype=np.int64)
+    cluster_block[labels] = _block_ids(shape, block)  # every cell of a cluster is in one block
+    rank = _dissection_ranks(nb, int(leaf))
+    order = np.argsort(rank[cluster_block], kind="stable")
+    new = np.empty(m, dtype=np.int64)
+    new[order] = np.arange(m)
+    return new[labels]
+
+
 def galerkin(A, Z):
     """``Zᵀ A Z`` as a CSC matrix (ready for a sparse factorization), and ``A Z`` for reuse."""
     AZ = A @ Z
     return sp.csc_matrix(Z.T @ AZ), AZ
 
 
-def factorize(E):
-    """Sparse LU of the SPD ``E = Zᵀ A Z`` (SuperLU, minimum degree on ``Eᵀ + E``, no pivoting)."""
-    return spla.splu(E, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                     options={"SymmetricMode": True})
+def factorize(E, *, ordered=False):
+    """Sparse LU of the SPD ``E = Zᵀ A Z`` (SuperLU, no pivoting): in ``E``'s own order when
+    ``ordered`` (the clusters are numbered by :func:`dissection_labels`), else with SuperLU's
+    minimum degree on ``Eᵀ + E``."""
+    return spla.splu(E, permc_spec="NATURAL" if ordered else "MMD_AT_PLUS_A",
+                     diag_pivot_thresh=0.0, options={"SymmetricMode": True})
 
 
 #: Couplings at or below this scaled strength are coefficient jumps (see :func:`cluster_labels`).
@@ -223,6 +316,12 @@ THETA = 0.05
 BLOCK = 6
 #: Damping of the Jacobi step that smooths the cluster indicators.
 OMEGA = 0.85
+#: 2D spaces with at least this many clusters are numbered by :func:`dissection_labels` before
+#: the LU (measured on rough contrast-1e4 fields: at 2048², 153k clusters, the factorization
+#: takes 0.40 s instead of 0.85 s and a solve 26 ms instead of 23 ms; at 1024², 42k clusters,
+#: 93 ms instead of 128 ms but 5.9 ms instead of 4.7 ms a solve, a wash over 12 iterations; in
+#: 3D the block slabs are poor separators: 3× the fill at 64³ and 100³).
+DISSECTION_MIN = 60_000
 #: ``clusters="auto"`` adds the space when the cycle's estimated ``ρ(I − M A)`` exceeds this.
 RHO_GATE = 0.2
 
@@ -267,15 +366,26 @@ class ClusterSpace:
         self.Z = self.E = self.AZ = self.lu = None
 
     def build(self):
-        """Basis, ``Zᵀ A Z`` and its sparse LU (timed in :attr:`times`); returns self."""
+        """Basis, ``Zᵀ A Z`` and its sparse LU (timed in :attr:`times`); returns self.
+
+        On 2D grids with at least :data:`DISSECTION_MIN` clusters they are first
+        renumbered in the nested-dissection order of their grid blocks
+        (:func:`dissection_labels`; :attr:`labels` changes), the order the LU then
+        keeps; otherwise SuperLU orders by minimum degree.
+        """
         t = [time.perf_counter()]
+        ordered = bool(self.block) and len(self.shape) == 2 and self.m >= DISSECTION_MIN
+        if ordered:  # a fill-reducing numbering of the clusters, before Z is built
+            self.labels = dissection_labels(self.labels, self.shape, self.block)
+        t.append(time.perf_counter())
         self.Z = smoothed_basis(self.A, self.labels, omega=self.omega)
         t.append(time.perf_counter())
         self.E, self.AZ = galerkin(self.A, self.Z)
         t.append(time.perf_counter())
-        self.lu = factorize(self.E)
+        self.lu = factorize(self.E, ordered=ordered)
         t.append(time.perf_counter())
-        self.times.update(basis=t[1] - t[0], galerkin=t[2] - t[1], factorize=t[3] - t[2])
+        self.times.update(order=t[1] - t[0], basis=t[2] - t[1], galerkin=t[3] - t[2],
+                          factorize=t[4] - t[3])
         return self
 
     @property

@@ -84,8 +84,50 @@ def test_space_is_the_galerkin_triple_product_and_says_what_it_timed():
     assert abs(E - (Z.T @ p.A @ Z)).max() < 1e-9 * abs(E).max()
     assert abs(space.AZ - p.A @ Z).max() == 0
     assert np.linalg.eigvalsh(E.toarray()).min() > 0
-    assert set(space.times) == {"labels", "basis", "galerkin", "factorize"}
+    assert set(space.times) == {"labels", "order", "basis", "galerkin", "factorize"}
     assert space.info()["clusters"] == space.m == Z.shape[1]
+
+
+@pytest.mark.parametrize("nb", [(1, 1), (2, 7), (9, 4), (13, 13), (5, 6, 7)])
+def test_dissection_ranks_number_every_block_once_separators_last(nb):
+    from learnsolve.multigrid._clusters import _dissection_ranks
+
+    rank = _dissection_ranks(np.array(nb, dtype=np.int64), 2)
+    assert np.array_equal(np.sort(rank), np.arange(np.prod(nb)))
+    if len(nb) == 2 and max(nb) > 2:  # the top separator: the middle slab of the longest side
+        r = rank.reshape(nb)
+        a = int(np.argmax(nb))
+        mid = nb[a] // 2
+        slab = np.take(r, mid, axis=a)
+        assert slab.min() == r.size - slab.size  # numbered last
+        lo, hi = np.take(r, range(mid), axis=a), np.take(r, range(mid + 1, nb[a]), axis=a)
+        assert lo.max() < hi.min() if lo.size and hi.size else True  # one half, then the other
+
+
+def test_dissection_order_keeps_the_space_and_its_iterations(monkeypatch):
+    """Numbered by nested dissection, the space is the same up to the order of its columns: the
+    same clusters, an exact LU of the reordered ``Zᵀ A Z``, the same preconditioner."""
+    from learnsolve.multigrid import _clusters
+
+    p = diffusion(192, contrast=1e4, seed=100)
+    plain = ClusterSpace(p.A, p.grid_shape).build()
+    monkeypatch.setattr(_clusters, "DISSECTION_MIN", 0)
+    ordered = ClusterSpace(p.A, p.grid_shape).build()
+    assert not np.array_equal(ordered.labels, plain.labels)
+    # the same partition: a bijection between the two numberings
+    pairs = np.unique(np.stack([plain.labels, ordered.labels]), axis=1)
+    assert pairs.shape[1] == plain.m == ordered.m
+    assert abs(ordered.E - (ordered.Z.T @ p.A @ ordered.Z)).max() < 1e-9 * abs(ordered.E).max()
+    c = np.random.default_rng(1).standard_normal(ordered.m)
+    y = ordered.lu.solve(c)
+    assert np.linalg.norm(ordered.E @ y - c) <= 1e-10 * np.linalg.norm(c)
+    banded = _clusters.factorize(plain.E, ordered=True)  # the row-major numbering, unordered
+    nnz = ordered.lu.L.nnz + ordered.lu.U.nnz
+    assert nnz < 0.8 * (banded.L.nnz + banded.U.nnz), (nnz, banded.L.nnz + banded.U.nnz)
+    d = 0.7 / p.A.diagonal()
+    r = np.random.default_rng(2).standard_normal(p.n)
+    M1, M2 = plain.balanced(lambda v: d * v), ordered.balanced(lambda v: d * v)
+    np.testing.assert_allclose(M2(r), M1(r), rtol=1e-8, atol=1e-10 * np.abs(M1(r)).max())
 
 
 @pytest.fixture(scope="module")
