@@ -280,7 +280,7 @@ def dissection_labels(labels, shape, block, *, leaf=2):
     >>> labels, _ = cluster_labels(p.A, p.grid_shape)
     >>> new = dissection_labels(labels, p.grid_shape, 6)
     >>> pairs = np.unique(np.stack([labels, new]), axis=1)    # old and new numbers of each cell
-    >>> pairs.shape[1] == labels.max() + 1 == new.max() + 1     # one new number per cluster
+    >>> bool(pairs.shape[1] == labels.max() + 1 == new.max() + 1)   # one new number per cluster
     True
     """
     m = int(labels.max()) + 1 if labels.size else 0
