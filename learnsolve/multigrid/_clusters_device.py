@@ -107,6 +107,25 @@ class DeviceClusterSpace:
         return apply
 
 
+def lu_factors(lu):
+    """``(L, U, gather, scatter)`` from SuperLU's ``Pr E Pc = L U``: CSR triangular factors and
+    index arrays with ``E⁻¹ c = (U⁻¹ L⁻¹ c[gather])[scatter]`` (what the GPU solves apply).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, scipy.sparse.linalg as spla
+    >>> from learnsolve.multigrid._clusters_device import lu_factors
+    >>> E = sp.csc_matrix(sp.diags_array([-1.0, 4.0, -1.0], offsets=[-1, 0, 1], shape=(6, 6)))
+    >>> L, U, gather, scatter = lu_factors(spla.splu(E))
+    >>> c = np.arange(6.0)
+    >>> y = spla.spsolve_triangular(U, spla.spsolve_triangular(L, c[gather], lower=True), lower=False)
+    >>> bool(np.allclose(E @ y[scatter], c))
+    True
+    """
+    return (sp.csr_array(lu.L), sp.csr_array(lu.U), np.argsort(lu.perm_r),  # y[perm_r] = c
+            np.asarray(lu.perm_c))                                          # x = z[perm_c]
+
+
 def _factor_solvers(lu, skipped):
     """``cusparse`` and ``levels`` solves with SuperLU's factors ``Pr E Pc = L U`` on the GPU
     (torch CUDA vectors in and out, through DLPack); one that cannot be set up is left out, and
@@ -123,9 +142,8 @@ def _factor_solvers(lu, skipped):
 
     from ..ops import cuda, to_device
 
-    L, U = sp.csr_array(lu.L), sp.csr_array(lu.U)
-    gather = cupy.asarray(np.argsort(lu.perm_r))   # y = Pr c: y[perm_r] = c
-    scatter = cupy.asarray(lu.perm_c)              # x = Pc z: x = z[perm_c]
+    L, U, gather, scatter = lu_factors(lu)
+    gather, scatter = cupy.asarray(gather), cupy.asarray(scatter)
 
     def wrap(solve):
         def f(c):

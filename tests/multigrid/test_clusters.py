@@ -130,6 +130,24 @@ def test_dissection_order_keeps_the_space_and_its_iterations(monkeypatch):
     np.testing.assert_allclose(M2(r), M1(r), rtol=1e-8, atol=1e-10 * np.abs(M1(r)).max())
 
 
+def test_lu_factors_solve_with_both_triangular_kernels_the_gpu_uses():
+    """The permutations and factors the GPU coarse solves take from SuperLU, solved here by SciPy
+    and by the NumPy steps of the level-scheduled kernel (``LevelTriangular(device=False)``)."""
+    from learnsolve.multigrid._clusters_device import lu_factors
+    from learnsolve.ops import cuda
+
+    p = diffusion(48, contrast=1e4, seed=3)
+    space = ClusterSpace(p.A, p.grid_shape).build()
+    L, U, gather, scatter = lu_factors(space.lu)
+    c = np.random.default_rng(0).standard_normal(space.m)
+    for solve in (lambda y: spla.spsolve_triangular(U, spla.spsolve_triangular(L, y, lower=True),
+                                                    lower=False),
+                  lambda y: cuda.LevelTriangular(U, False, device=False).solve(
+                      cuda.LevelTriangular(L, True, device=False).solve(y))):
+        x = solve(c[gather])[scatter]
+        assert np.linalg.norm(space.E @ x - c) <= 1e-10 * np.linalg.norm(c)
+
+
 @pytest.fixture(scope="module")
 def rough():
     return diffusion(128, contrast=1e4, seed=100)
