@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from . import precond
 from .krylov import RecycleSpace, SolutionSpace, batch_cg, cg, rcg
@@ -73,7 +74,7 @@ class Sequence:
         solutions drift smoothly, at ``history`` products with every new ``A``.
         On the 512² heat sequence of ``benchmarks/sequences.py`` it cut
         ``vcycle-2d``'s iterations from 521 to 147.  0: the previous solution.
-        NumPy arrays only.
+        NumPy, CuPy and torch vectors (the space stays on their device).
     recycle_from : int
         Deflate only while a solve takes at least this many iterations with a
         fresh set-up: each deflated iteration costs about ``4 k`` vector
@@ -178,7 +179,7 @@ class Sequence:
         """``(x0, solutions projected on)`` for a solve given no ``x0``."""
         if not self.warm_start or self._x is None or self._n != n or _is_block(b):
             return None, 0
-        if isinstance(b, np.ndarray) and b.shape in ((n,), (n, 1)) and self.guesses.size:
+        if tuple(b.shape) in ((n,), (n, 1)) and self.guesses.size:
             x0 = self.guesses.guess(A, b)
             if x0 is not None:
                 return x0, self.guesses.size
@@ -251,7 +252,7 @@ class Sequence:
         self._n = n
         if not _is_block(b):
             self._x = x
-            if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            if array_namespace(x).isdtype(x.dtype, "real floating"):
                 self.guesses.add(x)
         if kind == "full":  # judge the next systems by the speed with the fresh set-up
             self._baseline = max(fresh, 1)

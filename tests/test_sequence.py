@@ -149,3 +149,28 @@ def test_a_block_of_right_hand_sides_is_solved_together_with_the_kept_set_up():
     with pytest.raises(ValueError, match="`B` contains NaN"):
         seq.solve(p.A, bad)
     assert len(seq.records) == 3
+
+
+def test_projected_starts_on_torch_tensors_save_iterations():
+    torch = pytest.importorskip("torch")
+    from learnsolve.ops import to_device
+
+    n = 48
+    g = learnsolve.problems.gaussian_random_field((n, n), variance=2.0, seed=0)
+    h = learnsolve.problems.gaussian_random_field((n, n), variance=1.0, seed=1)
+    shift = (1.0 / n) ** 2 / 1e-3
+    its = {}
+    for history in (0, 4):
+        seq = Sequence("vcycle-2d", recycle=0, rtol=1e-6, history=history)
+        u = torch.zeros(n * n, dtype=torch.float64)
+        for t in range(10):
+            k = np.exp(g + 0.005 * t * h)
+            A = (learnsolve.problems.assemble((n, n), *learnsolve.problems.face_coefficients(k))
+                 + sp.diags_array(np.full(n * n, shift))).tocsr()
+            b = shift * u + 1.0 / n ** 2
+            u, info = seq.solve(to_device(A, "torch"), b)
+            assert info == 0 and isinstance(u, torch.Tensor)
+            assert learnsolve.relative_residual(A, u.numpy(), b.numpy()) < 1e-6
+        its[history] = sum(r.iterations for r in seq.records)
+        assert max(r.guessed for r in seq.records) == (4 if history else 0)
+    assert its[4] < 0.7 * its[0], its

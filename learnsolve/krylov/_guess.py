@@ -11,12 +11,14 @@ a zero start or of any earlier solution (all are in the span), and when the
 solutions drift smoothly — implicit time steps, a slowly varying parameter —
 it is an extrapolation of high order at the price of ``k`` products with each
 new ``A``.  Any start is valid for CG, so a stale or poor guess costs
-iterations, never correctness.
+iterations, never correctness.  CuPy and torch vectors keep the space on their
+device (``array_api_compat``); only the ``k × k`` Gram matrix goes to the host.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import array_namespace, device, is_numpy_namespace
 
 from ._common import System
 
@@ -69,7 +71,7 @@ class SolutionSpace:
 
     def clear(self):
         """Forget every solution (the next :meth:`guess` is ``None``)."""
-        self._X = self._AX = self._valid = None
+        self._X = self._AX = self._valid = self._xp = None
         self._m, self._A, self._matvec = 0, None, None
         self._order = []  # slots, oldest first
 
@@ -80,26 +82,36 @@ class SolutionSpace:
                              "of another size.")
 
     def add(self, x):
-        """Add solution ``x`` (a real NumPy vector), dropping the oldest when ``k`` are held."""
+        """Add solution ``x`` (a real vector: NumPy, CuPy or torch), dropping the oldest when ``k``
+        are held.  The space stays in the array library and on the device of its first vector;
+        a vector of another library or device clears it first."""
         if self.k == 0:
             return
-        x = np.asarray(x, dtype=np.float64).reshape(-1)
-        self._check_length(x.size)
-        if not np.all(np.isfinite(x)):
+        xp = array_namespace(x)
+        if is_numpy_namespace(xp):
+            x = np.asarray(x, dtype=np.float64).reshape(-1)
+        else:
+            x = xp.reshape(xp.astype(x, xp.float64), (-1,))
+        if self._X is not None and (self._xp is not xp or device(self._X) != device(x)):
+            self.clear()
+        self._check_length(int(x.shape[0]))
+        nx = float(xp.linalg.vector_norm(x)) if not is_numpy_namespace(xp) else np.linalg.norm(x)
+        if not np.isfinite(nx):
             raise ValueError(f"{FUNC}.add: `x` contains NaN or Inf.")
-        nx = np.linalg.norm(x)
         if nx == 0.0:
             return
         if self._X is None:
-            self._X = np.empty((self.k, x.size))
-            self._AX = np.empty((self.k, x.size))
+            n = int(x.shape[0])
+            self._xp = xp
+            self._X = xp.empty((self.k, n), dtype=xp.float64, device=device(x))
+            self._AX = xp.empty((self.k, n), dtype=xp.float64, device=device(x))
             self._valid = np.zeros(self.k, bool)
         if self._m < self.k:
             slot = self._m
             self._m += 1
         else:  # overwrite the oldest
             slot = self._order.pop(0)
-        np.multiply(x, 1.0 / nx, out=self._X[slot])
+        self._X[slot, ...] = x * (1.0 / nx)
         self._valid[slot] = False
         self._order.append(slot)
 
@@ -111,30 +123,42 @@ class SolutionSpace:
         start, never a wrong solve).  Directions with ``Xᵀ A X`` eigenvalues
         below ``1e-12`` of the largest (or not positive) are left out.
         """
-        b = np.asarray(b)
-        if self._m == 0 or b.dtype.kind == "c":
+        xp = array_namespace(b)
+        if self._m == 0 or xp.isdtype(b.dtype, "complex floating") or xp is not self._xp:
             return None
         n = int(A.shape[0])
         self._check_length(n)
-        if b.shape not in ((n,), (n, 1)):
-            raise ValueError(f"{FUNC}.guess: `b` has shape {b.shape}; expected ({n},).")
+        if tuple(b.shape) not in ((n,), (n, 1)):
+            raise ValueError(f"{FUNC}.guess: `b` has shape {tuple(b.shape)}; expected ({n},).")
+        if device(b) != device(self._X):
+            return None
         if A is not self._A:
             self._A = A
             self._matvec = System._make_matvec(f"{FUNC}.guess", A, np.float64)
             self._valid[:] = False
         for i in np.flatnonzero(~self._valid[: self._m]):
-            self._AX[i] = self._matvec(self._X[i])
+            self._AX[int(i), ...] = self._matvec(self._X[int(i), ...])
         self._valid[: self._m] = True
         X, AX = self.X, self._AX[: self._m]
-        G = X @ AX.T
+        b = xp.reshape(xp.astype(b, xp.float64), (-1,))
+        G, Xb = _host(X @ xp.matrix_transpose(AX)), _host(X @ b)  # k × k and k numbers
         vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
         keep = vals > 1e-12 * max(vals.max(), 0.0)
         if not keep.any():
             return None
         vecs = vecs[:, keep]
-        y = vecs @ ((vecs.T @ (X @ b.reshape(-1))) / vals[keep])
-        x0 = y @ X
-        return x0 if np.all(np.isfinite(x0)) else None
+        y = vecs @ ((vecs.T @ Xb) / vals[keep])
+        x0 = xp.asarray(y, device=device(X)) @ X
+        return x0 if bool(xp.all(xp.isfinite(x0))) else None
+
+
+def _host(a):
+    """A small CuPy/torch/NumPy array as a NumPy array."""
+    if hasattr(a, "get"):  # CuPy
+        return a.get()
+    if hasattr(a, "detach"):  # torch
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
 
 
 __all__ = ["SolutionSpace"]

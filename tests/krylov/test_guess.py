@@ -96,3 +96,25 @@ def test_projected_starts_save_iterations_on_a_drifting_time_sequence():
             total += len(res) - 1
         its[k] = total
     assert its[4] < 0.6 * its[0], its
+
+
+def test_torch_vectors_keep_the_space_on_their_device_and_give_the_numpy_guess(field):
+    torch = pytest.importorskip("torch")
+    from learnsolve.ops import to_device
+
+    rng = np.random.default_rng(3)
+    xs = [_solve(field.A, rng.standard_normal(field.n)) for _ in range(3)]
+    host, dev = SolutionSpace(3), SolutionSpace(3)
+    for x in xs:
+        host.add(x)
+        dev.add(torch.from_numpy(x))
+    assert isinstance(dev.X, torch.Tensor) and dev.X.dtype == torch.float64
+    A2 = (field.A + sp.diags_array(0.2 * field.A.diagonal())).tocsr()
+    b = rng.standard_normal(field.n)
+    want = host.guess(A2, b)
+    got = dev.guess(to_device(A2, "torch"), torch.from_numpy(b))
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+    assert dev.guess(A2, b) is None  # a NumPy right-hand side for a torch space: no guess
+    dev.add(xs[0])  # a vector of another library starts the space afresh
+    assert dev.size == 1 and isinstance(dev.X, np.ndarray)
