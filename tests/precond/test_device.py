@@ -21,7 +21,8 @@ needs_gpu = pytest.mark.skipif(not _backend.HAS_CUPY,
                                       "(the GPU tests run on a GPU machine)")
 
 ON_TORCH = ["identity", "jacobi", "fsai", "fsai-adaptive", "gmg-jacobi", "vcycle-2d", "gnn-fsai-a2",
-            "gnn-fsai-select", "dcdm-2d"]
+            "gnn-fsai-select", "dcdm-2d", "gnn-fsai", "amg-learned", "amg-chebyshev", "amg-chebyshev:rs",
+            "auto"]
 
 
 @pytest.fixture(scope="module")
@@ -186,9 +187,21 @@ def test_cuda_graph_option_off_cuda(problem):
     assert fn is double and "CUDA device" in why
 
 
-CUPY_PRECONDS = ["identity", "jacobi", "ic0", "ic1", "mic0", "ssor", "fsai", "gmg-jacobi", "vcycle-2d",
-                 "fsai-adaptive", "gnn-fsai-a2", "gnn-fsai-select", "gnn-ic1-correct", "amg-sa",
-                 "amg-rs"]
+def _every_linear_preconditioner():
+    """Every name ``precond.build`` takes, but the DCDM models (nonlinear: flexible CG only)."""
+    from learnsolve.precond import BUILDERS, GRID_BUILDERS
+    from learnsolve.zoo import available
+
+    return [n for n in sorted(BUILDERS) + sorted(GRID_BUILDERS) + available() if not n.startswith("dcdm")]
+
+
+CUPY_PRECONDS = _every_linear_preconditioner()
+
+
+def test_the_gpu_list_is_every_linear_preconditioner():
+    assert {"ic0", "ic2", "mic0", "ssor", "amg-learned", "amg-sa", "vcycle-2d", "vcycle-3d", "auto",
+            "gnn-ic-fem", "gnn-fsai"} <= set(CUPY_PRECONDS)
+    assert not any(n.startswith("dcdm") for n in CUPY_PRECONDS)
 
 
 def test_fastest_keeps_the_fastest_candidate_that_agrees():
@@ -224,7 +237,12 @@ def test_cupyx_cg_converges_with_every_preconditioner(name):
 
     from learnsolve.ops import to_device
 
-    p = learnsolve.problems.diffusion(64, variance=2.0, seed=4)
+    if name.endswith("3d"):
+        p = learnsolve.problems.diffusion(16, dim=3, variance=2.0, seed=4)
+    elif name == "gnn-ic-fem":
+        p = learnsolve.problems.fem_diffusion(24, contrast=1e2, seed=4)
+    else:
+        p = learnsolve.problems.diffusion(64, variance=2.0, seed=4)
     A = to_device(p.A, "cupy")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # learned models may warn and fall back; that is still valid
