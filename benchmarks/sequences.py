@@ -1,6 +1,7 @@
 """Sequences of systems: solving each from scratch, keeping the set-up, and learnsolve.Sequence.
 
-Three sequences (issue 25), rtol 1e-6 on the true residual, BLAS on one thread, one run:
+Three sequences (issue 25) and a fourth for the numeric refresh, rtol 1e-6 on the true residual,
+BLAS on one thread, one run:
 
 1. ``heat``: implicit Euler for ``u_t = div(k(t) grad u) + f`` on a 512² log-normal field whose
    log-coefficient drifts linearly in time (100 steps, the matrix changes every step):
@@ -9,18 +10,23 @@ Three sequences (issue 25), rtol 1e-6 on the true residual, BLAS on one thread, 
 3. ``sweep``: 100 piecewise-constant fields (contrast 1e4, 256²), ``k = 1e4`` where
    ``cos θ g₁ + sin θ g₂ > 0`` for θ on a grid over [0, π), solved shuffled, and in the order
    of :func:`learnsolve.order_by_similarity` on ``log k``.
+4. ``reaction``: the FEM matrix of (2) plus a reaction term that grows every step,
+   ``A_t = A + 0.002 t diag(A)`` (40 steps, ``amg-learned``): the kept cycle slows down, and
+   a numeric refresh (same coarsening, new Galerkin levels and smoothers) can replace a rebuild.
 
 Strategies: (a) ``scratch``: build the preconditioner and solve each system anew (CG from zero);
 (b) ``keep``: :class:`learnsolve.Sequence` without recycling or warm starts (the set-up kept
-while it works); (c) ``keep+warm``: also starting from the previous solution where that means
-something (heat, sweep); (d) ``sequence``: the defaults — starts projected on the span of the
-last 4 solutions (``history=4``, any sequence: never worse than a zero start in the A-norm) and
-a recycled space of 8 vectors (used only for solves of 40+ iterations); (e) for the right-hand
+while it works, rebuilt anew when it slows: no numeric refresh); (c) ``keep+warm``: also starting
+from the previous solution where that means something (heat, sweep, reaction); (d) ``sequence``:
+the defaults — starts projected on the span of the last 4 solutions (``history=4``, any
+sequence: never worse than a zero start in the A-norm), a numeric refresh before a rebuild where
+the preconditioner has one (the algebraic cycles) and a recycled space of 8 vectors (used only
+for solves of 40+ iterations); (e) for the right-hand
 sides, ``sequence, batched``: all 50 in one ``Sequence.solve(A, B)`` (one CG per column, the
 products with A and the V-cycle on blocks of up to 16, :func:`learnsolve.krylov.batch_cg`).
 A plot of cumulative time against the system index per sequence.
 
-    python benchmarks/sequences.py                  # all three (about 10 min)
+    python benchmarks/sequences.py                  # all four (about 4 min)
     python benchmarks/sequences.py --parts rhs --quick
 """
 
@@ -67,6 +73,15 @@ def rhs(quick):
              "label": f"{count} right-hand sides, FEM n = {p.n:,}"})
 
 
+def reaction(quick):
+    n, steps = (150, 12) if quick else (450, 40)
+    p = learnsolve.problems.fem_diffusion(n, contrast=1e4, seed=0)
+    D = sp.diags_array(p.A.diagonal())
+    return ([((p.A + (0.002 * t) * D).tocsr(), p.b) for t in range(steps)],
+            {"method": "amg-learned", "grid_shape": None, "warm": True,
+             "label": f"growing reaction term, FEM n = {p.n:,}, {steps} steps"})
+
+
 def sweep(quick):
     n, count = (64, 20) if quick else (256, 100)
     g1 = learnsolve.problems.gaussian_random_field((n, n), seed=11)
@@ -93,11 +108,10 @@ def run(systems, cfg, strategy, order=None):
     opts = {} if cfg["grid_shape"] is None else {"grid_shape": cfg["grid_shape"]}
     seq = None
     if strategy != "scratch":
-        seq = learnsolve.Sequence(cfg["method"], recycle=8 if strategy.startswith("sequence") else 0,
-                                  rtol=RTOL, warm_start=strategy.startswith("sequence") or (
-                                      strategy == "keep+warm" and cfg["warm"]),
-                                  history=4 if strategy.startswith("sequence") else 0,
-                                  **opts)
+        full = strategy.startswith("sequence")
+        seq = learnsolve.Sequence(cfg["method"], recycle=8 if full else 0, rtol=RTOL,
+                                  warm_start=full or (strategy == "keep+warm" and cfg["warm"]),
+                                  history=4 if full else 0, refresh=full, **opts)
     stamps, its, relres = [], [], []
     t0 = time.perf_counter()
     if strategy == "sequence, batched":  # one matrix: every right-hand side in one call
@@ -127,7 +141,9 @@ def run(systems, cfg, strategy, order=None):
         if heat_mode:
             u = x
     builds = len(systems) if seq is None else sum(r.setup == "full" for r in seq.records)
-    return {"time": stamps, "its": its, "builds": builds, "worst_relres": max(relres)}
+    refreshes = 0 if seq is None else sum(r.setup == "refresh" for r in seq.records)
+    return {"time": stamps, "its": its, "builds": builds, "refreshes": refreshes,
+            "worst_relres": max(relres)}
 
 
 def plot(results, out):
@@ -148,13 +164,13 @@ def plot(results, out):
     fig.savefig(os.path.join(out, "cumulative_time.png"), dpi=120)
 
 
-PARTS = {"heat": heat, "rhs": rhs, "sweep": sweep}
+PARTS = {"heat": heat, "rhs": rhs, "sweep": sweep, "reaction": reaction}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="heat,rhs,sweep")
+    ap.add_argument("--parts", default="heat,rhs,sweep,reaction")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
@@ -182,7 +198,8 @@ def main():
             base, keep = rows["scratch"]["time"][-1], rows["keep"]["time"][-1]
             for name, r in rows.items():
                 total = r["time"][-1]
-                lines.append(f"| {label} | {name} | {r['builds']} | {sum(r['its'])} | "
+                built = f"{r['builds']}" + (f" + {r['refreshes']} refreshed" if r.get("refreshes") else "")
+                lines.append(f"| {label} | {name} | {built} | {sum(r['its'])} | "
                              f"{total:.2f} s | {total / base:.2f} | {total / keep:.2f} |")
             print("\n".join(lines[-len(rows):]), flush=True)
             with open(os.path.join(args.out, "results.json"), "w") as f:

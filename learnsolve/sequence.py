@@ -35,7 +35,7 @@ class SolveRecord:
     """What one :meth:`Sequence.solve` did (times in seconds)."""
 
     index: int
-    setup: str  # "full" (built), "kept" (reused)
+    setup: str  # "full" (built), "kept" (reused), "refresh" (numeric part redone)
     reason: str
     setup_s: float
     solve_s: float
@@ -80,6 +80,13 @@ class Sequence:
         fresh set-up: each deflated iteration costs about ``4 k`` vector
         operations, more than it saves when a multigrid preconditioner needs
         5–20 iterations (measured in ``benchmarks/sequences.py``).
+    refresh : bool
+        When the kept set-up no longer works, first redo only its numeric part
+        for the new matrix where the preconditioner can (its ``refresh``: the
+        algebraic cycles ``amg-learned``, ``amg-chebyshev`` keep their
+        coarsening and recompute the Galerkin products, coarsest LU and
+        smoothers), and build anew only when that does not bring the speed
+        back within ``rebuild_ratio``.
     **build_options
         Passed to :func:`learnsolve.precond.build` (e.g. ``grid_shape``).
 
@@ -101,7 +108,7 @@ class Sequence:
     """
 
     def __init__(self, method, *, recycle=8, rtol=1e-6, atol=0.0, maxiter=None,
-                 rebuild_ratio=1.5, warm_start=True, history=4, recycle_from=40,
+                 rebuild_ratio=1.5, warm_start=True, history=4, recycle_from=40, refresh=True,
                  **build_options):
         if not isinstance(method, str):
             raise TypeError(f"{FUNC}: `method` must be a preconditioner name (a str), got "
@@ -116,6 +123,7 @@ class Sequence:
         self.records = []
         self.M = None
         self.recycle_from = int(recycle_from)
+        self.refresh, self._stale, self._full_speed = bool(refresh), False, None
         self._n = self._baseline = self._x = None
         self._speed = self._last_speed = None  # decades of residual reduction per iteration
         self._work = 0  # CG iterations of the current solve, all columns of a block counted
@@ -141,7 +149,21 @@ class Sequence:
     def _build(self, A):
         t0 = time.perf_counter()
         self.M = precond.build(self.method, A, **self.build_options)
+        self._stale = False
         return time.perf_counter() - t0
+
+    def _refresh(self, A):
+        """Redo the numeric part of the set-up for ``A`` (the preconditioner's ``refresh``);
+        ``(seconds, done)``: not done where there is none, it failed its check, or the last
+        refresh did not bring the speed back."""
+        refresh = getattr(self.M, "refresh", None)
+        if refresh is None or self._stale or not self.refresh:
+            return 0.0, False
+        t0 = time.perf_counter()
+        M = refresh(A)
+        if M is not None:
+            self.M = M
+        return time.perf_counter() - t0, M is not None
 
     def _from_zero(self):
         """Iterations the last build would need from a zero start (its speed, ``rtol``)."""
@@ -193,15 +215,17 @@ class Sequence:
         (one CG per column, the products with ``A`` and ``M`` on the block),
         with no warm start or recycling; ``x`` is then ``(n, s)``.
 
-        With a kept set-up the solve may take at most ``2 · rebuild_ratio`` times
-        the iterations after the last build (at least 10 more); if it has not
-        converged by then the preconditioner is rebuilt and the solve goes on
-        from where it stopped.  A solve that fails with a fresh set-up is
-        retried once from the start with another fresh set-up and no recycled
-        vectors, with a warning; if that fails too, ``(x, info)`` is returned as
-        it is (never ``info == 0`` with a wrong ``x``) and the next system starts
-        afresh.  Bad input (NaN, a wrong shape) raises the solver's
-        ``ValueError`` and records nothing.
+        The set-up is tried in turn: kept (while it works), refreshed (its
+        numeric part redone for ``A``, where the preconditioner has
+        ``refresh`` and ``refresh=True``), built anew.  A kept or refreshed
+        set-up may take at most ``2 · rebuild_ratio`` times the iterations
+        after the last build (at least 10 more); if it has not converged by
+        then the next one goes on from where it stopped.  A solve that fails
+        with a fresh set-up is retried once from the start with another fresh
+        set-up and no recycled vectors, with a warning; if that fails too,
+        ``(x, info)`` is returned as it is (never ``info == 0`` with a wrong
+        ``x``) and the next system starts afresh.  Bad input (NaN, a wrong
+        shape) raises the solver's ``ValueError`` and records nothing.
         """
         n = int(A.shape[0])
         self._work = 0
@@ -212,37 +236,46 @@ class Sequence:
         guessed = 0
         if x0 is None:
             x0, guessed = self._start(A, b, n)
-        setup_s, its, solve_s, recycled, kind = 0.0, 0, 0.0, 0, "full"
-        if why is None:  # keep the set-up, within an iteration budget
-            kind, why = "kept", "preconditioner still works"
-            cap = max(math.ceil(2 * self.rebuild_ratio * self._from_zero()), self._baseline + 10)
-            if self.maxiter is not None:
-                cap = min(cap, int(self.maxiter))
-            x, info, its, solve_s, recycled = self._solve(A, b, x0, cap)
-            if info != 0:
-                kind, why = "full", f"kept set-up too slow ({its} iterations without converging)"
-                self._failed_keeps += 1
-                self._skip = 2 ** min(self._failed_keeps, 5) - 1  # then skip 1, 3, 7, ... keeps
-                if info > 0:
-                    x0 = x  # go on from where it stopped
-                else:
-                    self.space.clear()
-            else:
-                self._failed_keeps = 0
-        if kind == "full":
-            setup_s += self._build(A)
-            x, info, fresh, s2, rec2 = self._solve(A, b, x0, self.maxiter)
-            its, solve_s, recycled = its + fresh, solve_s + s2, max(recycled, rec2)
-            if info != 0:
-                warnings.warn(f"{FUNC}: system {len(self.records)} did not converge with a new "
-                              f"set-up (info={info}); rebuilding the preconditioner and retrying "
-                              "from the start without recycled vectors.", RuntimeWarning,
-                              stacklevel=2)
-                self.space.clear()
+        setup_s, its, solve_s, recycled = 0.0, 0, 0.0, 0
+        plan = (["kept"] if why is None else []) + ["refresh", "full"]
+        if why is None:
+            why = "preconditioner still works"
+        for kind in plan:
+            if kind == "refresh":
+                if self.M is None or n != self._n:
+                    continue
+                dt, done = self._refresh(A)
+                setup_s += dt
+                if not done:
+                    continue
+                why = f"{why}; numeric refresh"
+            elif kind == "full":
                 setup_s += self._build(A)
-                why = f"retry after info={info}"
-                x, info, fresh, s2, _ = self._solve(A, b, None, self.maxiter)
-                its, solve_s = its + fresh, solve_s + s2
+            cap = self.maxiter if kind == "full" else self._budget()
+            x, info, last, s, rec = self._solve(A, b, x0, cap)
+            its, solve_s, recycled = its + last, solve_s + s, max(recycled, rec)
+            if kind == "kept":
+                self._failed_keeps = 0 if info == 0 else self._failed_keeps + 1
+                self._skip = 0 if info == 0 else 2 ** min(self._failed_keeps, 5) - 1  # skip 1, 3, 7..
+            if info == 0 or kind == "full":
+                break
+            if kind == "refresh":
+                self._stale = True
+            why = f"{kind} set-up too slow ({last} iterations without converging)"
+            if info > 0:
+                x0 = x  # go on from where it stopped
+            else:
+                self.space.clear()
+        if info != 0:
+            warnings.warn(f"{FUNC}: system {len(self.records)} did not converge with a new "
+                          f"set-up (info={info}); rebuilding the preconditioner and retrying "
+                          "from the start without recycled vectors.", RuntimeWarning,
+                          stacklevel=2)
+            self.space.clear()
+            setup_s += self._build(A)
+            why = f"retry after info={info}"
+            x, info, last, s2, _ = self._solve(A, b, None, self.maxiter)
+            its, solve_s = its + last, solve_s + s2
         self.records.append(SolveRecord(len(self.records), kind, why, setup_s, solve_s,
                                         self._work, int(info), recycled, guessed))
         if info != 0:  # the next system starts afresh
@@ -254,10 +287,20 @@ class Sequence:
             self._x = x
             if array_namespace(x).isdtype(x.dtype, "real floating"):
                 self.guesses.add(x)
-        if kind == "full":  # judge the next systems by the speed with the fresh set-up
-            self._baseline = max(fresh, 1)
-            self._speed = self._last_speed if math.isfinite(self._last_speed) else None
+        if kind in ("full", "refresh"):  # judge the next systems by the speed with this set-up
+            speed = self._last_speed if math.isfinite(self._last_speed) else None
+            if kind == "full":
+                self._full_speed = speed
+            elif speed is None or self._full_speed is None or (
+                    speed * self.rebuild_ratio < self._full_speed):
+                self._stale = True  # it did not bring the speed back: build anew next time
+            self._baseline, self._speed = max(last, 1), speed
         return x, info
+
+    def _budget(self):
+        """Iterations a kept or refreshed set-up may take before the next is tried."""
+        cap = max(math.ceil(2 * self.rebuild_ratio * self._from_zero()), self._baseline + 10)
+        return cap if self.maxiter is None else min(cap, int(self.maxiter))
 
 
 def _is_block(b):

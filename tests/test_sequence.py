@@ -174,3 +174,31 @@ def test_projected_starts_on_torch_tensors_save_iterations():
         its[history] = sum(r.iterations for r in seq.records)
         assert max(r.guessed for r in seq.records) == (4 if history else 0)
     assert its[4] < 0.7 * its[0], its
+
+
+def test_a_refresh_replaces_the_rebuilds_of_an_algebraic_cycle():
+    """A growing reaction term slows the kept cycle; the sequence redoes the numeric part
+    (``setup == "refresh"``) where it rebuilt before, with the same iterations, and rebuilds
+    when a refresh does not bring the speed back."""
+    p = learnsolve.problems.fem_diffusion(64, contrast=1e4, seed=5)
+    D = sp.diags_array(p.A.diagonal())
+    runs = {}
+    for refresh in (True, False):
+        seq = Sequence("amg-chebyshev", rtol=1e-8, refresh=refresh)
+        for t in range(12):
+            A = (p.A + (0.004 * t) * D).tocsr()
+            x, info = seq.solve(A, p.b)
+            assert info == 0 and learnsolve.relative_residual(A, x, p.b) < 1e-8
+        runs[refresh] = seq.records
+    kinds = {k: [r.setup for r in recs] for k, recs in runs.items()}
+    assert kinds[True].count("refresh") >= 1 and kinds[True].count("full") == 1, kinds[True]
+    assert "refresh" not in kinds[False] and kinds[False].count("full") >= 2
+    its = {k: sum(r.iterations for r in recs) for k, recs in runs.items()}
+    assert its[True] <= its[False] + 5, its
+    assert all(r.reason.endswith("numeric refresh") for r in runs[True] if r.setup == "refresh")
+    # a refresh that leaves the cycle slow is not tried again: the next slow-down rebuilds
+    seq = Sequence("amg-chebyshev", rtol=1e-8)
+    seq.solve(p.A, p.b)
+    seq._stale = True
+    seq.solve((p.A + 0.2 * D).tocsr(), p.b)  # far off: the kept cycle is too slow
+    assert [r.setup for r in seq.records] == ["full", "full"] and not seq._stale

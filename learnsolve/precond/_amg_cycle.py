@@ -25,10 +25,12 @@ from ..multigrid import (
     STRENGTH,
     Hierarchy,
     Level,
+    SparseLU,
     aggregation_hierarchy,
     classical_hierarchy,
     contraction,
 )
+from ..ops import galerkin
 from ._amg import sa_fallback
 from ._amg_smoother import smoother as level_smoother
 from ._base import Preconditioner
@@ -110,14 +112,18 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
     aggregation (``info["fallback"]`` says why).  A matrix whose rows all sum
     to zero (singular: pure Neumann) gets a warning; CG then stops with
     ``info != 0`` unless ``b`` sums to zero.
+
+    The preconditioner's ``refresh(A_new)`` is the numeric part of the set-up
+    again for a changed matrix of the same size: the same ``P_l`` and ``R_l``
+    (no new coarsening), new Galerkin products, coarsest LU and smoothers, and
+    the same check; it returns ``None`` when the refreshed cycle fails the
+    check (then build anew).  :class:`learnsolve.Sequence` uses it before a
+    full rebuild.
     """
     t0 = time.perf_counter()
     if coarsening not in COARSENINGS:
         raise ValueError(f"{func}: unknown `coarsening`={coarsening!r}; use one of {COARSENINGS}.")
-    A = as_csr(A, func)
-    check_symmetric(A, func)
-    positive_diagonal(A, func)
-    A = A.astype(np.float64) if A.dtype != np.float64 else A
+    A = _validated(A, func)
     _warn_if_row_sums_vanish(A, func)
     learned = smoother is not None
     fast, H, K = amg_hierarchy(A, smoother or level_smoother, coarsening=coarsening,
@@ -141,12 +147,53 @@ def amg_cycle(A, smoother=None, *, coarsening="sa", theta=None, max_coarse=MAX_C
                    f"(estimated ρ(I − M A) = {rho:.3g})")
             return sa_fallback(A, why, func, t0)
         info["rho"] = round(float(rho), 4)
+    smoother = smoother if learned and "fallback" not in info else level_smoother
+    return _preconditioner(fast, H, K, (smoother, sweeps, check, name, func, info), t0)
+
+
+def _validated(A, func):
+    A = as_csr(A, func)
+    check_symmetric(A, func)
+    positive_diagonal(A, func)
+    return A.astype(np.float64) if A.dtype != np.float64 else A
+
+
+def _preconditioner(fast, H, K, how, t0):
+    """The :class:`Preconditioner` applying cycle ``fast`` (levels ``H``, smoothers ``K``), with
+    ``refresh``; ``how`` is ``(smoother, sweeps, check, name, func, info)``."""
+    _, sweeps, _, name, _, info = how
+    A = H.levels[0].A
     P = Preconditioner(fast.apply, A.shape, np.float64, name=name, info=info)
     P.accepts_blocks = True  # sparse products and a sparse LU: blocks of vectors go through
     P.hierarchy = H
     P.recipe = ("hierarchy", H, K, sweeps)
+    P.refresh = lambda A_new: _refresh(A_new, H, how)
     P.setup_time = time.perf_counter() - t0
     return P
+
+
+def _refresh(A, H, how):
+    """The cycle of ``H``'s transfers with ``A``'s numbers (see :func:`amg_cycle`), or ``None``."""
+    smoother, sweeps, check, name, func, info = how
+    t0 = time.perf_counter()
+    A = _validated(A, f"{func} (refresh)")
+    if A.shape != H.levels[0].A.shape:
+        raise ValueError(f"{func} (refresh): `A` is {A.shape[0]}×{A.shape[1]} but the cycle was "
+                         f"built for {H.levels[0].A.shape[0]} unknowns; build a new preconditioner.")
+    levels, Al = [], A
+    for lvl in H.levels[:-1]:  # the same P_l and R_l; new Galerkin products R_l A_l P_l
+        levels.append(Level(Al, P=lvl.P, R=lvl.R))
+        Al = galerkin(Al, lvl.P, lvl.R)
+    levels.append(Level(Al, coarse_solver=SparseLU(Al, func)))
+    H = Hierarchy(levels)
+    fast, K = _smoothed(H, smoother, sweeps)
+    info = dict(info, setup="refresh")
+    if check and len(H) > 1:
+        rho = _rho(A, fast)
+        if not rho < RHO_FAIL:
+            return None
+        info["rho"] = round(float(rho), 4)
+    return _preconditioner(fast, H, K, how[:5] + (info,), t0)
 
 
 def amg_chebyshev(A, *, coarsening="sa", theta=None, max_coarse=MAX_COARSE, sweeps=1, check=True):

@@ -225,3 +225,39 @@ def test_smoother_values_on_a_ranks_rows_equal_the_whole_smoother(learned):
                                      np.concatenate([s[r0:r1], s[ghost]]), parameters, exchange)
             np.testing.assert_allclose(values, K[r0:r1].data, rtol=1e-12)
 
+
+
+@pytest.mark.parametrize("coarsening", ["sa", "rs"])
+def test_refresh_keeps_the_transfers_and_redoes_the_numbers(learned, coarsening):
+    """``refresh(A_new)``: the same ``P_l``, new Galerkin levels and smoothers — the cycle a
+    hierarchy with those transfers gives for ``A_new``, and back to the fresh iteration count
+    where the kept cycle needs several times more."""
+    from learnsolve.ops import galerkin
+
+    p = problems.fem_diffusion(64, contrast=1e4, seed=5)
+    A2 = (1.3 * p.A + sp.diags_array(0.01 * p.A.diagonal())).tocsr()
+    M = learned.aspreconditioner(p.A, coarsening=coarsening, min_rows=0)
+    R = M.refresh(A2)
+    assert R.info["setup"] == "refresh" and R.name == M.name
+    H, H2 = M.hierarchy, R.hierarchy
+    assert len(H2) == len(H) and all(a.P is b.P for a, b in zip(H.levels[:-1], H2.levels[:-1]))
+    A1 = galerkin(A2, H.levels[0].P, H.levels[0].R)
+    assert abs(H2.levels[1].A - A1).max() <= 1e-12 * abs(A1).max()
+    np.testing.assert_allclose(
+        R.refresh(p.A) @ p.b, M @ p.b, rtol=1e-10, atol=1e-14 * np.abs(M @ p.b).max())  # back again
+    kept, refreshed = iterations(A2, p.b, M)[0], iterations(A2, p.b, R)[0]
+    fresh = iterations(A2, p.b, learned.aspreconditioner(A2, coarsening=coarsening, min_rows=0))[0]
+    assert refreshed <= fresh + 2 and kept >= 2 * refreshed, (kept, refreshed, fresh)
+    with pytest.raises(ValueError, match=r"\(refresh\): `A` is 9×9 but the cycle was built for"):
+        M.refresh(problems.poisson((3, 3)).A)
+    with pytest.raises(ValueError, match=r"\(refresh\): `A` must be symmetric"):
+        M.refresh(sp.triu(p.A, format="csr"))
+
+
+def test_refresh_that_fails_the_check_returns_none(monkeypatch):
+    from learnsolve.precond import _amg_cycle
+
+    p = problems.fem_diffusion(32, contrast=1e2, seed=1)
+    M = amg_chebyshev(p.A)
+    monkeypatch.setattr(_amg_cycle, "_rho", lambda A, H: 2.0)
+    assert M.refresh(p.A) is None
