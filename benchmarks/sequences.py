@@ -21,7 +21,8 @@ from the previous solution where that means something (heat, sweep, reaction); (
 the defaults — starts projected on the span of the last 4 solutions (``history=4``, any
 sequence: never worse than a zero start in the A-norm), a numeric refresh before a rebuild where
 the preconditioner has one (the algebraic cycles) and a recycled space of 8 vectors (used only
-for solves of 40+ iterations); (e) for the right-hand
+for solves of 40+ iterations), and for the reaction sequence also ``sequence, no refresh``; (e) for
+the right-hand
 sides, ``sequence, batched``: all 50 in one ``Sequence.solve(A, B)`` (one CG per column, the
 products with A and the V-cycle on blocks of up to 16, :func:`learnsolve.krylov.batch_cg`).
 A plot of cumulative time against the system index per sequence.
@@ -78,7 +79,7 @@ def reaction(quick):
     p = learnsolve.problems.fem_diffusion(n, contrast=1e4, seed=0)
     D = sp.diags_array(p.A.diagonal())
     return ([((p.A + (0.002 * t) * D).tocsr(), p.b) for t in range(steps)],
-            {"method": "amg-learned", "grid_shape": None, "warm": True,
+            {"method": "amg-learned", "grid_shape": None, "warm": True, "ablate_refresh": True,
              "label": f"growing reaction term, FEM n = {p.n:,}, {steps} steps"})
 
 
@@ -111,7 +112,8 @@ def run(systems, cfg, strategy, order=None):
         full = strategy.startswith("sequence")
         seq = learnsolve.Sequence(cfg["method"], recycle=8 if full else 0, rtol=RTOL,
                                   warm_start=full or (strategy == "keep+warm" and cfg["warm"]),
-                                  history=4 if full else 0, refresh=full, **opts)
+                                  history=4 if full else 0,
+                                  refresh=full and strategy != "sequence, no refresh", **opts)
     stamps, its, relres = [], [], []
     t0 = time.perf_counter()
     if strategy == "sequence, batched":  # one matrix: every right-hand side in one call
@@ -191,6 +193,8 @@ def main():
             rows = {s: run(systems, cfg, s) for s in strategies}
             if cfg.get("batch"):
                 rows["sequence, batched"] = run(systems, cfg, "sequence, batched")
+            if cfg.get("ablate_refresh"):
+                rows["sequence, no refresh"] = run(systems, cfg, "sequence, no refresh")
             if "features" in cfg:
                 order = learnsolve.order_by_similarity(cfg["features"])
                 rows["sequence, ordered"] = run(systems, cfg, "sequence", order)
