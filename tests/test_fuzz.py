@@ -130,8 +130,26 @@ def _entry_points():
                ("multigrid.aggregation_hierarchy", multigrid.aggregation_hierarchy),
                ("precond.chebyshev_smoother", precond.chebyshev_smoother),
                ("problems.graph_features", problems.graph_features),
-               ("problems.to_graph", problems.to_graph)]
+               ("problems.to_graph", problems.to_graph),
+               ("multigrid.cluster_labels", lambda A: multigrid.cluster_labels(A, (A.shape[0], 1))),
+               ("multigrid.ClusterSpace", lambda A: multigrid.ClusterSpace(A, (A.shape[0], 1)).build()),
+               ("multigrid.smoothed_basis",
+                lambda A: multigrid.smoothed_basis(A, np.zeros(A.shape[0], dtype=np.int64))),
+               ("krylov.batch_cg", lambda A: krylov.batch_cg(A, np.ones((A.shape[0], 2)), maxiter=20)),
+               ("Sequence.solve", lambda A: learnsolve.Sequence("jacobi").solve(A, np.ones(A.shape[0]))),
+               ("refresh", lambda A: _REFERENCE_CYCLE().refresh(A))]
     return points
+
+
+def _REFERENCE_CYCLE():  # noqa: N802 - a cached factory
+    """A valid algebraic cycle whose ``refresh`` gets the hostile matrices (built once)."""
+    global _CYCLE
+    if _CYCLE is None:
+        _CYCLE = precond.amg_chebyshev(problems.poisson((8, 8)).A)
+    return _CYCLE
+
+
+_CYCLE = None
 
 
 ENTRY_POINTS = _entry_points()

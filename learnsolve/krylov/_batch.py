@@ -209,7 +209,9 @@ def _solve_block(matmat, psolve, B, X, cols, rtol, atol, maxiter, callback, hist
         act, rr, tol = act[keep], rr[keep], tol[keep]
         Xa, R = np.ascontiguousarray(Xa[:, keep]), np.ascontiguousarray(R[:, keep])
         if P is not None:
-            P, rho_prev = np.ascontiguousarray(P[:, keep]), rho_prev[keep]
+            P = np.ascontiguousarray(P[:, keep])
+        if rho_prev is not None:  # None while the first directions are taken
+            rho_prev = rho_prev[keep]
         return keep
 
     for it in range(maxiter + 1):

@@ -34,6 +34,18 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
+from .._validation import as_csr, positive_diagonal
+
+
+def _checked(A, shape, func):
+    """``A`` as canonical float CSR, square, finite, one row per cell of ``shape`` (else a named
+    ``ValueError``): the numba kernels below index with its arrays unchecked."""
+    A = as_csr(A, func)
+    if int(np.prod(shape)) != A.shape[0]:
+        raise ValueError(f"{func}: `shape` {tuple(shape)} has {int(np.prod(shape))} cells but `A` has "
+                         f"{A.shape[0]} rows; pass the grid shape of `A`.")
+    return A
+
 
 def _block_ids(shape, block):
     """Index of each cell's ``block``-wide grid block (C order)."""
@@ -76,7 +88,11 @@ def cluster_labels(A, shape, *, theta=0.05, block=6):
     >>> bool(labels.max() >= 35 and weak > 0)   # at least the 6×6 grid of blocks, and jumps exist
     True
     """
-    A = sp.csr_array(A)
+    return _labels(_checked(A, shape, "learnsolve.multigrid.cluster_labels"), shape, theta, block)
+
+
+def _labels(A, shape, theta, block):
+    """:func:`cluster_labels` of a checked canonical CSR ``A``."""
     ids = _block_ids(shape, block) if block else np.zeros(A.shape[0], dtype=np.int64)
     labels, weak = _union_labels(A.indptr, A.indices, np.asarray(A.data, dtype=np.float64),
                                  np.asarray(A.diagonal(), dtype=np.float64), ids, float(theta))
@@ -187,7 +203,19 @@ def _basis(indptr, indices, data, labels, omega):  # pragma: no cover - jitted
 
 def smoothed_basis(A, labels, *, omega=2 / 3):
     """``Z = (I − ω D⁻¹ A) Z₀`` with ``Z₀`` the indicators of ``labels`` (CSR, ``n × m``)."""
-    A = sp.csr_array(A)
+    func = "learnsolve.multigrid.smoothed_basis"
+    A = as_csr(A, func)
+    labels = np.asarray(labels)
+    if labels.shape != (A.shape[0],) or labels.dtype.kind not in "iu" or (
+            labels.size and labels.min() < 0):
+        raise ValueError(f"{func}: `labels` must be {A.shape[0]} non-negative integers (one cluster "
+                         f"per row of `A`), got an array of shape {labels.shape} and dtype "
+                         f"{labels.dtype}; pass the labels of cluster_labels(A, shape).")
+    return _smoothed_basis(A, labels, omega)
+
+
+def _smoothed_basis(A, labels, omega):
+    """:func:`smoothed_basis` of a checked CSR ``A`` and labels."""
     if A.indptr.size > 1 and np.diff(A.indptr).max() > 64:
         raise ValueError("learnsolve.multigrid.smoothed_basis: rows with more than 64 entries "
                          "(not a grid stencil matrix)")
@@ -344,6 +372,11 @@ class ClusterSpace:
         See :func:`cluster_labels`.
     omega : float
         Damping of the Jacobi step applied to the indicators.
+    check : bool
+        Validate ``A`` first (CSR structure, finite, one row per cell, positive
+        diagonal; a named ``ValueError`` otherwise).  The grid cycles pass
+        ``False`` for the canonical CSR matrix they have already validated: the
+        kernels index with its arrays unchecked.
 
     Examples
     --------
@@ -357,11 +390,15 @@ class ClusterSpace:
     (True, True)
     """
 
-    def __init__(self, A, shape, *, theta=THETA, block=BLOCK, omega=OMEGA):
-        self.A = sp.csr_array(A)
+    def __init__(self, A, shape, *, theta=THETA, block=BLOCK, omega=OMEGA, check=True):
+        if check:
+            self.A = _checked(A, shape, "learnsolve.multigrid.ClusterSpace")
+            positive_diagonal(self.A, "learnsolve.multigrid.ClusterSpace")
+        else:
+            self.A = sp.csr_array(A)
         self.shape, self.theta, self.block, self.omega = tuple(shape), theta, block, omega
         t0 = time.perf_counter()
-        self.labels, self.weak = cluster_labels(self.A, self.shape, theta=theta, block=block)
+        self.labels, self.weak = _labels(self.A, self.shape, theta, block)
         self.times = {"labels": time.perf_counter() - t0}
         self.Z = self.E = self.AZ = self.lu = None
 
@@ -378,7 +415,7 @@ class ClusterSpace:
         if ordered:  # a fill-reducing numbering of the clusters, before Z is built
             self.labels = dissection_labels(self.labels, self.shape, self.block)
         t.append(time.perf_counter())
-        self.Z = smoothed_basis(self.A, self.labels, omega=self.omega)
+        self.Z = _smoothed_basis(self.A, self.labels, self.omega)
         t.append(time.perf_counter())
         self.E, self.AZ = galerkin(self.A, self.Z)
         t.append(time.perf_counter())

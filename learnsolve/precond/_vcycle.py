@@ -169,7 +169,7 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
     if add_space:
         # I − M A = (I − Π)(I − V A)(I − Π) with Π the A-orthogonal projector onto span(Z),
         # so the cycle's contraction checked above bounds the combined one: no second check
-        space = ClusterSpace(A, shape)
+        space = ClusterSpace(A, shape, check=False)  # A: validated canonical CSR
         if clusters is True or space.weak:
             apply = space.build().balanced(H.apply)
             info.update(space.info())
@@ -268,7 +268,7 @@ def _device_space(T, shape, clusters, info):
 
     from ..ops import to_device
 
-    space = ClusterSpace(to_device(T, "scipy").astype(np.float64), shape)
+    space = ClusterSpace(to_device(T, "scipy").astype(np.float64), shape, check=False)  # T: checked
     if not (clusters is True or space.weak):
         info["clusters"] = 0
         return None

@@ -72,6 +72,10 @@ def test_start_vectors_iteration_limit_and_breakdown(fem):
     X4, info = krylov.batch_cg(indefinite, B, rtol=1e-12, maxiter=500)
     ref = [krylov.cg(indefinite, B[:, j], rtol=1e-12, maxiter=500)[1] for j in range(3)]
     assert info != 0 and info == (-1 if all(r == -1 for r in ref) else max(ref))
+    # a breakdown on the first direction of some columns only: those stop (info -1), the rest go on
+    D = sp.diags_array([1.0, -1.0, 2.0]).tocsr()
+    X5, info = krylov.batch_cg(D, np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]), rtol=1e-12)
+    assert info == -1 and np.allclose(X5[:, 0], [1.0, 0.0, 0.5])
 
 
 def test_bad_input_is_named(fem):

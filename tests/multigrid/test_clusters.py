@@ -265,3 +265,21 @@ def test_cluster_options_by_name(rough):
     r = np.random.default_rng(6).standard_normal(rough.A.shape[0])
     ref = learnsolve.pretrained("vcycle-2d").aspreconditioner(rough.A, clusters=False)
     np.testing.assert_allclose(off @ r, ref @ r, rtol=1e-12, atol=1e-14)
+
+
+def test_bad_input_to_the_cluster_kernels_is_named():
+    """The numba kernels index with the CSR arrays unchecked, so the public entry points check
+    them first (a hostile matrix crashed ``cluster_labels`` before)."""
+    A = poisson((4, 4)).A
+    bad = sp.csr_array(A.copy())
+    bad.indices[3] = 99  # past SciPy's constructor checks
+    with pytest.raises(ValueError, match=r"cluster_labels: `A`"):
+        cluster_labels(bad, (4, 4))
+    with pytest.raises(ValueError, match=r"cluster_labels: `shape` \(5, 4\) has 20 cells"):
+        cluster_labels(A, (5, 4))
+    with pytest.raises(ValueError, match=r"ClusterSpace: `A` must have a positive diagonal"):
+        ClusterSpace(-A, (4, 4))
+    with pytest.raises(ValueError, match=r"smoothed_basis: `labels` must be 16 non-negative"):
+        smoothed_basis(A, -np.ones(16, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"smoothed_basis: `A`"):
+        smoothed_basis(bad, np.zeros(16, dtype=np.int64))
