@@ -210,8 +210,8 @@ class Sequence:
     def solve(self, A, b, x0=None):
         """Solve ``A x = b`` as the next system of the sequence; returns ``(x, info)``.
 
-        ``b`` may be an ``(n, s)`` NumPy block of right-hand sides for one
-        matrix: they are solved together by :func:`learnsolve.krylov.batch_cg`
+        ``b`` may be an ``(n, s)`` block of right-hand sides (NumPy, CuPy or
+        torch) for one matrix: they are solved together by :func:`learnsolve.krylov.batch_cg`
         (one CG per column, the products with ``A`` and ``M`` on the block),
         with no warm start or recycling; ``x`` is then ``(n, s)``.
 
@@ -304,8 +304,8 @@ class Sequence:
 
 
 def _is_block(b):
-    """Many right-hand sides at once: a NumPy ``(n, s)`` array with ``s > 1``."""
-    return isinstance(b, np.ndarray) and b.ndim == 2 and b.shape[1] != 1
+    """Many right-hand sides at once: an ``(n, s)`` array (NumPy, CuPy, torch) with ``s > 1``."""
+    return getattr(b, "ndim", 1) == 2 and b.shape[1] != 1
 
 
 def _speed(residuals):

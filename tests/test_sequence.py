@@ -202,3 +202,18 @@ def test_a_refresh_replaces_the_rebuilds_of_an_algebraic_cycle():
     seq._stale = True
     seq.solve((p.A + 0.2 * D).tocsr(), p.b)  # far off: the kept cycle is too slow
     assert [r.setup for r in seq.records] == ["full", "full"] and not seq._stale
+
+
+def test_a_torch_block_of_right_hand_sides_goes_through_the_sequence():
+    torch = pytest.importorskip("torch")
+    from learnsolve.ops import to_device
+
+    p = learnsolve.problems.diffusion(32, variance=1.0, seed=2)
+    A = to_device(p.A, "torch")
+    B = torch.from_numpy(np.random.default_rng(1).standard_normal((p.n, 4)))
+    seq = Sequence("vcycle-2d", rtol=1e-8)
+    seq.solve(A, B[:, 0])
+    X, info = seq.solve(A, B)
+    assert info == 0 and isinstance(X, torch.Tensor) and tuple(X.shape) == (p.n, 4)
+    res = np.linalg.norm(B.numpy() - p.A @ X.numpy(), axis=0) / np.linalg.norm(B.numpy(), axis=0)
+    assert res.max() < 1e-8 and seq.records[-1].setup == "kept"

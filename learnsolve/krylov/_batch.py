@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from .._backend import blas_single_thread
 from .._validation import check_structure
+from ._batch_device import device_batch_cg
 from ._common import check_tolerances, warn_nonlinear
 
 FUNC = "learnsolve.krylov.batch_cg"
@@ -64,6 +65,12 @@ def _direction(P, Z, beta):  # pragma: no cover - jitted
     for i in numba.prange(n):
         for j in range(s):
             P[i, j] = Z[i, j] + beta[j] * P[i, j]
+
+
+def _is_device_array(B):
+    """A CuPy array or a torch tensor (the device path)."""
+    mod = type(B).__module__
+    return mod.startswith("cupy") or mod.startswith("torch")
 
 
 def _block_operator(A, n):
@@ -113,7 +120,9 @@ def batch_cg(A, B, X0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callba
     A : sparse matrix, array or LinearOperator
         Symmetric positive definite, real.
     B : ndarray, shape (n, s)
-        Right-hand sides (NumPy, real).
+        Right-hand sides (real).  A CuPy array or torch tensor (with ``A`` a
+        cupyx or torch sparse matrix) is solved on its device by the same
+        recurrence in array-API operations, ``M`` applied column by column.
     X0 : ndarray, shape (n, s), optional
         Start vectors (not modified).
     rtol, atol : float
@@ -159,10 +168,18 @@ def batch_cg(A, B, X0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callba
         raise ValueError(f"'{FUNC}': `A` must be a square matrix or LinearOperator, got shape "
                          f"{getattr(A, 'shape', None)}.")
     n = int(A.shape[0])
-    if not isinstance(B, np.ndarray) or B.ndim != 2 or B.shape[0] != n:
-        raise ValueError(f"'{FUNC}': `B` must be a NumPy array of shape ({n}, s), got "
-                         f"{type(B).__name__} of shape {getattr(B, 'shape', None)}; solve CuPy "
-                         "or torch columns with learnsolve.krylov.cg.")
+    on_device = _is_device_array(B)
+    if not (isinstance(B, np.ndarray) or on_device) or B.ndim != 2 or B.shape[0] != n:
+        raise ValueError(f"'{FUNC}': `B` must be a NumPy, CuPy or torch array of shape ({n}, s), "
+                         f"got {type(B).__name__} of shape {getattr(B, 'shape', None)}.")
+    if on_device:
+        if X0 is not None and tuple(X0.shape) != tuple(B.shape):
+            raise ValueError(f"'{FUNC}': `X0` has shape {tuple(X0.shape)}; expected "
+                             f"{tuple(B.shape)}.")
+        maxiter = 10 * n if maxiter is None else int(maxiter)
+        if maxiter < 0:
+            raise ValueError(f"'{FUNC}': `maxiter` must be non-negative, got {maxiter!r}.")
+        return device_batch_cg(A, B, X0, rtol, atol, maxiter, M, callback, residuals)
     if B.dtype.kind not in "iuf" or np.dtype(getattr(A, "dtype", None) or np.float64).kind == "c":
         raise ValueError(f"'{FUNC}': real systems only, got `B` of {B.dtype}; solve complex "
                          "columns with learnsolve.krylov.cg.")

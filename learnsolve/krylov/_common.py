@@ -205,3 +205,13 @@ def warn_nonlinear(func, M):
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+def to_host(a):
+    """A small CuPy/torch/NumPy array as a NumPy array (per-column scalars, Gram matrices)."""
+    if hasattr(a, "get"):  # CuPy
+        return a.get()
+    if hasattr(a, "detach"):  # torch
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace, device, is_numpy_namespace
 
-from ._common import System
+from ._common import System, to_host
 
 FUNC = "learnsolve.krylov.SolutionSpace"
 
@@ -141,7 +141,7 @@ class SolutionSpace:
         self._valid[: self._m] = True
         X, AX = self.X, self._AX[: self._m]
         b = xp.reshape(xp.astype(b, xp.float64), (-1,))
-        G, Xb = _host(X @ xp.matrix_transpose(AX)), _host(X @ b)  # k × k and k numbers
+        G, Xb = to_host(X @ xp.matrix_transpose(AX)), to_host(X @ b)  # k × k and k numbers
         vals, vecs = np.linalg.eigh(0.5 * (G + G.T))
         keep = vals > 1e-12 * max(vals.max(), 0.0)
         if not keep.any():
@@ -150,15 +150,6 @@ class SolutionSpace:
         y = vecs @ ((vecs.T @ Xb) / vals[keep])
         x0 = xp.asarray(y, device=device(X)) @ X
         return x0 if bool(xp.all(xp.isfinite(x0))) else None
-
-
-def _host(a):
-    """A small CuPy/torch/NumPy array as a NumPy array."""
-    if hasattr(a, "get"):  # CuPy
-        return a.get()
-    if hasattr(a, "detach"):  # torch
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
 
 
 __all__ = ["SolutionSpace"]

@@ -80,7 +80,7 @@ def test_start_vectors_iteration_limit_and_breakdown(fem):
 
 def test_bad_input_is_named(fem):
     B = np.ones((fem.n, 2))
-    with pytest.raises(ValueError, match=r"`B` must be a NumPy array of shape"):
+    with pytest.raises(ValueError, match=r"`B` must be a NumPy, CuPy or torch array of shape"):
         krylov.batch_cg(fem.A, np.ones(fem.n))
     bad = B.copy()
     bad[3, 1] = np.nan
@@ -96,3 +96,32 @@ def test_bad_input_is_named(fem):
         krylov.batch_cg(fem.A, B, M=sp.eye_array(3))
     with pytest.raises(ValueError, match="must be a square matrix"):
         krylov.batch_cg(fem.A[:10], B)
+
+
+def test_torch_blocks_stay_on_their_device_with_the_numpy_iterates():
+    torch = pytest.importorskip("torch")
+    from learnsolve.ops import to_device
+
+    p = learnsolve.problems.diffusion(32, variance=1.0, seed=1)
+    T = to_device(p.A, "torch")
+    B = np.random.default_rng(0).standard_normal((p.n, 5))
+    B[:, 2] = 0.0  # a zero column stops at once
+    for name in ("vcycle-2d", "jacobi"):
+        Md = precond.build(name, T, grid_shape=p.grid_shape)
+        Mh = precond.build(name, p.A, grid_shape=p.grid_shape)
+        rd, rh = [], []
+        Xd, info = krylov.batch_cg(T, torch.from_numpy(B), rtol=1e-8, M=Md, residuals=rd)
+        Xh, _ = krylov.batch_cg(p.A, B, rtol=1e-8, M=Mh, residuals=rh)
+        assert info == 0 and isinstance(Xd, torch.Tensor)
+        assert [len(r) for r in rd] == [len(r) for r in rh] and len(rd[2]) == 1
+        np.testing.assert_allclose(Xd.numpy(), Xh, rtol=1e-9, atol=1e-12)
+    X0 = torch.from_numpy(Xh)  # started converged
+    res = []
+    _, info = krylov.batch_cg(T, torch.from_numpy(B), X0, rtol=1e-6, M=Md, residuals=res)
+    assert info == 0 and all(len(r) == 1 for r in res)
+    _, info = krylov.batch_cg(T, torch.from_numpy(B), rtol=1e-12, maxiter=2)
+    assert info == 2
+    with pytest.raises(ValueError, match="`B` contains NaN"):
+        krylov.batch_cg(T, torch.full((p.n, 2), float("nan"), dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"`X0` has shape"):
+        krylov.batch_cg(T, torch.from_numpy(B), torch.zeros(p.n, 2, dtype=torch.float64))
