@@ -55,7 +55,7 @@ class Sequence:
         ``"amg-learned"``, ``"ic0"``, ...).
     recycle : int
         Vectors of the recycled space (:class:`RecycleSpace`; 0: plain CG).
-        NumPy arrays only; CuPy/torch systems are solved with plain CG.
+        NumPy arrays only; CuPy/torch systems are solved without it.
     rtol, atol, maxiter
         As :func:`learnsolve.krylov.cg`, for every solve.
     rebuild_ratio : float
