@@ -99,7 +99,7 @@ export py device work
             # the GPU tests (CUDA kernels against their references, every preconditioner in
             # cupyx's cg, the GPU cycle's iterations against the CPU one's), then the table's
             # device rows before the slow PyAMG rows, so that a short call keeps what matters most
-            part gpu-tests 120 pytests tests/ops/test_cuda.py tests/precond/test_device.py
+            part gpu-tests 150 pytests tests/ops/test_cuda.py tests/precond/test_device.py
             part "$p2d-device" 140 table "$p2d-device" "$p2d" device --repeats 2
             part "$p3d-device" 60 table "$p3d-device" "$p3d" device --repeats 2
             part "$p2d-amg" 110 table "$p2d-amg" "$p2d" amg --amg amg-sa --amg-budget 1
