@@ -46,6 +46,8 @@ def device_batch_cg(A, B, X0, rtol, atol, maxiter, M, callback, residuals):
         return xp.asarray(np.asarray(a, dtype=np.int64), device=where)
 
     X = xp.zeros_like(B) if X0 is None else xp.astype(xp.asarray(X0, copy=True), B.dtype)
+    if s == 0:  # no right-hand sides: nothing to solve
+        return X, 0
     R = B - A @ X if bool(xp.any(X != 0)) else B * 1
     tol = np.maximum(float(atol), float(rtol) * to_host(xp.linalg.vector_norm(B, axis=0)))
     act = np.arange(s)  # columns still running

@@ -121,6 +121,8 @@ def test_torch_blocks_stay_on_their_device_with_the_numpy_iterates():
     assert info == 0 and all(len(r) == 1 for r in res)
     _, info = krylov.batch_cg(T, torch.from_numpy(B), rtol=1e-12, maxiter=2)
     assert info == 2
+    X, info = krylov.batch_cg(T, torch.zeros((p.n, 0), dtype=torch.float64))
+    assert info == 0 and tuple(X.shape) == (p.n, 0)
     with pytest.raises(ValueError, match="`B` contains NaN"):
         krylov.batch_cg(T, torch.full((p.n, 2), float("nan"), dtype=torch.float64))
     with pytest.raises(ValueError, match=r"`X0` has shape"):
