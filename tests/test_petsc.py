@@ -186,3 +186,28 @@ def test_petsc4py_example_matches_the_c_example():
                          capture_output=True, text=True, timeout=240, env=learnsolve.petsc.embedded_env())
     assert two.returncode == 0, two.stdout + two.stderr
     assert "ranks 2" in two.stdout and "pc python vcycle-2d" in two.stdout and _relres(two.stdout) <= 1e-6
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_reuse_interpolation_refreshes_the_algebraic_cycle_on_a_new_operator(reuse):
+    """``-learnsolve_reuse_interpolation``: a second set-up on changed values keeps the coarsening
+    (``setup == "refresh"``) and converges as a fresh build does; without it the cycle is rebuilt."""
+    p = learnsolve.problems.fem_diffusion(64, contrast=1e4, seed=5)
+    ksp, ctx = ksp_for(p.A, "amg-chebyshev")
+    opts = PETSc.Options()
+    opts["learnsolve_reuse_interpolation"] = "true" if reuse else "false"
+    try:
+        ksp.getPC().setFromOptions()
+    finally:
+        del opts["learnsolve_reuse_interpolation"]
+    x, its0, reason = solve(ksp, p.b)
+    assert reason > 0 and ctx.reuse_interpolation is reuse
+    import scipy.sparse as sp
+
+    A2 = (1.3 * p.A + sp.diags_array(0.01 * p.A.diagonal())).tocsr()
+    ksp.setOperators(to_petsc(A2))
+    x, its, reason = solve(ksp, p.b)
+    assert reason > 0 and learnsolve.relative_residual(A2, x, p.b) < 1e-5
+    assert ctx.info.get("setup") == ("refresh" if reuse else None)
+    fresh, _, _ = iterations(A2, p.b, learnsolve.precond.amg_chebyshev(A2), rtol=1e-6)
+    assert its <= fresh + 2, (its, fresh)

@@ -36,6 +36,13 @@ Options (with the KSP's prefix):
     (:mod:`learnsolve.petsc._amg_mg`); or the per-rank cycles (false: block
     Jacobi over ranks, with the cluster coarse space and the name options).
     Default: distributed on more than one rank.
+``-learnsolve_reuse_interpolation BOOL``
+    When the operator changes (a new ``PCSetUp`` with the same method and
+    size), refresh the in-process algebraic cycle (``amg-learned``,
+    ``amg-chebyshev``: the same coarsening, new Galerkin levels, coarsest LU,
+    smoothers and check) instead of building it anew, as GAMG's
+    ``-pc_gamg_reuse_interpolation`` does.  One rank, or ``-learnsolve_mg
+    false``; other methods build anew.  Default false.
 
 petsc4py is optional: this module imports without it and only its methods
 need it (Debian: ``apt-get install python3-petsc4py``; ``make petsc``).
@@ -223,6 +230,9 @@ class PC:
         V-cycle positive-definiteness check in set-up.
     shape : tuple of int, optional
         Grid shape of the rank's block when there is no DMDA.
+    reuse_interpolation : bool
+        Refresh the algebraic cycle on a new operator instead of rebuilding it
+        (``-learnsolve_reuse_interpolation``; see the module).
 
     Attributes
     ----------
@@ -235,9 +245,11 @@ class PC:
     >>> pc.setType("python"); pc.setPythonContext(learnsolve.petsc.PC("vcycle-2d"))  # doctest: +SKIP
     """
 
-    def __init__(self, name=None, *, check=True, shape=None, mg=None):
+    def __init__(self, name=None, *, check=True, shape=None, mg=None, reuse_interpolation=False):
         self.name = name
         self.check = bool(check)
+        self.reuse_interpolation = bool(reuse_interpolation)
+        self._previous = None  # the last set-up's preconditioner (for reuse_interpolation)
         self.shape = shape
         self.mg = mg  # None: distributed on more than one rank
         self.M = None
@@ -259,6 +271,8 @@ class PC:
             self.check = opts.getBool("learnsolve_check")
         if opts.hasName("learnsolve_mg"):
             self.mg = opts.getBool("learnsolve_mg")
+        if opts.hasName("learnsolve_reuse_interpolation"):
+            self.reuse_interpolation = opts.getBool("learnsolve_reuse_interpolation")
         if opts.hasName("ksp_type"):
             self.ksp_type = opts.getString("ksp_type")
 
@@ -327,7 +341,9 @@ class PC:
             if block.shape[0] == 0:  # a rank with no rows: nothing to precondition here
                 return precond.Preconditioner(lambda r: r.copy(), (0, 0), np.float64, name=name,
                                               info={"rows": 0})
-            M = precond.build(name, block, grid_shape=grid or self.shape)
+            M = self._refreshed(block, name)
+            if M is None:
+                M = precond.build(name, block, grid_shape=grid or self.shape)
             if not getattr(M, "is_linear", True):
                 ksp = (self.ksp_type or "").lower()
                 if ksp not in FLEXIBLE_KSP:
@@ -342,6 +358,15 @@ class PC:
         self.name, self.info = name, dict(self.M.info)
         self.setup_time = time.perf_counter() - t0
 
+    def _refreshed(self, block, name):
+        """With ``reuse_interpolation``, the last set-up's algebraic cycle refreshed for ``block``
+        (its coarsening kept, as GAMG's ``-pc_gamg_reuse_interpolation``), or ``None``."""
+        prev = self._previous
+        if (not self.reuse_interpolation or prev is None or name != self.name
+                or tuple(prev.shape) != tuple(block.shape) or not hasattr(prev, "refresh")):
+            return None
+        return prev.refresh(block)
+
     def _release(self):
         """Free the previous set-up's distributed cycle (a new operator is being set up)."""
         if self.space is not None:
@@ -354,7 +379,7 @@ class PC:
                 for mat in {id(m): m for m in mats if m is not None}.values():
                     mat.destroy()
             self.inner = self.levels = None
-        self.M = None
+        self._previous, self.M = self.M, None
 
     def apply(self, pc, x, y):
         if self.space is not None:
