@@ -90,7 +90,14 @@ from ._layout import (
     pad,
     padded_shape,
 )
-from ._stencil import NotAGrid, check_stencil, grid_shape_of, grid_stencil, stencil_to_csr
+from ._stencil import (
+    NotAGrid,
+    check_stencil,
+    grid_shape_of,
+    grid_stencil,
+    stencil_to_csr,
+    weak_couplings,
+)
 
 
 def grid_hierarchy(A, shape=None, *, coarsest=None, func="learnsolve.multigrid.grid_hierarchy"):
@@ -158,7 +165,7 @@ __all__ = [
     "GridInterpolation", "GridOperator",
     "Hierarchy", "Level", "MAX_COARSE", "NotAGrid", "STRENGTH", "SparseLU", "SparseSmoother",
     "aggregation_hierarchy", "algebraic_hierarchy", "classical_hierarchy", "device_hierarchy",
-    "check_stencil", "cluster_labels",
+    "check_stencil", "weak_couplings", "cluster_labels",
     "cluster_labels_reference", "coarse_shape", "coarsest_cells", "contraction", "flat_offsets",
     "grid_hierarchy",
     "grid_shape_of", "grid_stencil", "infer_shapes", "interior", "interior_slices", "loop_bounds",

@@ -222,6 +222,44 @@ def check_stencil(S, shape, func):
     return diag
 
 
+def weak_couplings(S, shape, theta=0.05):
+    """How many off-diagonal entries of padded stencils ``S`` (checked: positive diagonal) have
+    ``|a_ij| ≤ θ √(a_ii a_jj)``: couplings across coefficient jumps (0: none).
+
+    A 5-point Laplacian's scaled couplings are 0.25 (0.167 for 7 points); a jump of
+    ratio ``c`` scales the ones across it by about ``2/√c`` (0.02 at 1e4), so the default
+    ``θ`` (the cluster space's :data:`~learnsolve.multigrid.THETA`) counts jumps of about
+    100 and more.  NumPy (one numba pass) or torch (on the tensor's device).
+
+    Examples
+    --------
+    >>> from learnsolve.problems import diffusion, poisson
+    >>> from learnsolve.multigrid import grid_stencil, weak_couplings
+    >>> weak_couplings(grid_stencil(poisson((16, 16)).A)[0], (16, 16))
+    0
+    >>> p = diffusion(32, contrast=1e4, seed=0)
+    >>> weak_couplings(grid_stencil(p.A)[0], p.grid_shape) > 0
+    True
+    """
+    dim = len(shape)
+    m = 3 ** dim
+    if isinstance(S, np.ndarray):
+        bounds = loop_bounds(shape)
+        out = np.zeros((bounds[1] - bounds[0]) * (bounds[2] - 2), dtype=np.int64)
+        kernels.weak_couplings(S.reshape(m, -1), flat_offsets(shape), float(theta), *bounds, out)
+        return int(out.sum())
+    padded = tuple(S.shape[1:])
+    inner = interior_slices(dim, padded)
+    diag = S[(m // 2,) + inner]
+    count = 0
+    for k, o in enumerate(offsets(dim)):
+        if k != m // 2:
+            v = S[(k,) + inner]
+            weak = (v != 0) & (v * v <= theta * theta * diag * S[(m // 2,) + interior_slices(dim, padded, o)])
+            count += int(weak.sum())
+    return count
+
+
 def stencil_to_csr(S, shape):
     """The CSR matrix of padded stencils ``S`` (inverse of :func:`grid_stencil`).
 

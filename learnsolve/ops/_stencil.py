@@ -140,6 +140,25 @@ def stencil_defects(S, delta, mirror, z0, z1, Py, Px, out):
 
 
 @numba.njit(parallel=True, cache=True)
+def weak_couplings(S, delta, theta, z0, z1, Py, Px, out):
+    """Per interior grid line ``t``: ``out[t]`` = how many of its nonzero off-diagonal entries
+    have ``|S[o, p]| ≤ θ √(s_p s_{p+δ_o})`` (``s`` the centre row): couplings across coefficient
+    jumps (:func:`learnsolve.multigrid.weak_couplings`; squares, no root, per entry)."""
+    c = S.shape[0] // 2
+    ny = Py - 2
+    t2 = theta * theta
+    for t in prange((z1 - z0) * ny):
+        base = ((z0 + t // ny) * Py + 1 + t % ny) * Px
+        count = 0
+        for p in range(base + 1, base + Px - 1):
+            for o in range(S.shape[0]):
+                v = S[o, p]
+                if o != c and v != 0.0 and v * v <= t2 * S[c, p] * S[c, p + delta[o]]:
+                    count += 1
+        out[t] = count
+
+
+@numba.njit(parallel=True, cache=True)
 def transpose_stencil(K, delta, mirror, KT, z0, z1, Py, Px):
     """``KT`` = the stencil of ``Kᵀ``: ``KT[p, o] = K[p + δ_o, mirror[o]]`` on interior cells
     (both cell-major).

@@ -21,6 +21,7 @@ import numpy as np
 from .._validation import as_csr
 from ..multigrid import (
     RHO_GATE,
+    THETA,
     ClusterSpace,
     DeviceClusterSpace,
     NotAGrid,
@@ -29,6 +30,7 @@ from ..multigrid import (
     grid_hierarchy,
     grid_stencil,
     infer_shapes,
+    weak_couplings,
 )
 from ..zoo import LearnedModel, load_state, require_meta
 from ._amg import sa_fallback
@@ -97,7 +99,10 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
         ``True`` insists, ``False`` stays eager.
     guard : float, optional
         Jacobi damping for :func:`guard_smoothers` on the coarse levels (learned
-        smoothers); ``None`` leaves the smoothers as given.
+        smoothers), applied where ``A`` has coefficient jumps
+        (:func:`learnsolve.multigrid.weak_couplings`: the only fields where a
+        level's smoother was seen not to contract; on smooth fields the cycle's
+        own check still guards it); ``None`` leaves the smoothers as given.
     name, func, info
         The preconditioner's name, the public function for error messages,
         extra ``info`` entries.
@@ -137,8 +142,9 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
     clock("smoothers")
     info = dict(info or {}, levels=len(H), grid=tuple(shape), nu=nu, dtype=str(dtype),
                 operator_complexity=round(H.operator_complexity, 3), setup_times=clock.times)
-    if guard is not None:
-        info["guarded_levels"] = guard_smoothers(H, guard, sweeps=nu)
+    if guard is not None:  # only where the network may extrapolate: across coefficient jumps
+        jumps = weak_couplings(S, shape, THETA) > 0
+        info["guarded_levels"] = guard_smoothers(H, guard, sweeps=nu) if jumps else []
         clock("guard")
     rho = None
     if check:  # in the finest level's padded layout: stencil products, no copies

@@ -49,6 +49,39 @@ def test_guard_gives_jacobi_to_coarse_levels_whose_smoother_diverges():
     assert M.info["guarded_levels"] == [] and "guard" in M.info["setup_times"]
 
 
+def test_the_guard_runs_only_across_coefficient_jumps(monkeypatch):
+    """The guard's power steps run where ``A`` has weak couplings (coefficient jumps), the only
+    fields where a learned level smoother was seen not to contract; elsewhere they are skipped."""
+    from learnsolve.precond import _vcycle
+
+    calls = []
+    real = _vcycle.guard_smoothers
+    monkeypatch.setattr(_vcycle, "guard_smoothers", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = learnsolve.pretrained("vcycle-2d")
+    for p in (learnsolve.problems.poisson((64, 64)), learnsolve.problems.diffusion(64, variance=3.0)):
+        assert model.aspreconditioner(p.A).info["guarded_levels"] == []
+    assert calls == []
+    rough = learnsolve.problems.diffusion(64, contrast=1e4, seed=3)
+    assert model.aspreconditioner(rough.A).info["guarded_levels"] and calls == [1]
+    T = learnsolve.ops.to_device(rough.A, "torch")  # the device cycle decides the same way
+    assert model.aspreconditioner(T).info["guarded_levels"] and calls == [1, 1]
+
+
+@pytest.mark.parametrize("p", [learnsolve.problems.diffusion(40, contrast=1e4, seed=2),
+                               learnsolve.problems.diffusion(40, variance=2.0, seed=2),
+                               learnsolve.problems.diffusion(10, dim=3, contrast=1e2, seed=2),
+                               learnsolve.problems.poisson((9, 7))], ids=["jumps", "smooth", "3d", "poisson"])
+def test_weak_couplings_count_the_csr_entries_across_jumps(p):
+    A = p.A.tocoo()
+    d = p.A.diagonal()
+    off = (A.row != A.col) & (A.data != 0)
+    want = int(np.count_nonzero(np.abs(A.data[off]) <= 0.05 * np.sqrt(d[A.row[off]] * d[A.col[off]])))
+    S, shape = mg.grid_stencil(p.A, p.grid_shape)
+    assert mg.weak_couplings(S, shape) == want
+    St, _ = mg.grid_stencil(learnsolve.ops.to_device(p.A, "torch"), p.grid_shape)
+    assert mg.weak_couplings(St, shape) == want
+
+
 @pytest.mark.slow
 def test_rough_3d_field_keeps_the_learned_cycle():
     """On rough 3D contrast-1e4 fields the learned smoothers of the second and third levels
