@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from ..multigrid import (
+    THETA,
     Boxes,
     check_rows,
     coarse_rows,
@@ -38,6 +39,7 @@ from ..multigrid import (
     patch_operator,
     smoother_rows,
     stencil_rows,
+    weak_couplings,
 )
 from ..multigrid import contraction as multigrid_contraction
 from ..ops import stencil as kernels
@@ -53,6 +55,7 @@ class Level:
         self.A, self.boxes = A, boxes
         self.K = self.KT = self.P = None
         self.S = None  # the rank's stencils (n_rank, 3^d), kept on the finest level
+        self.jumps = True  # the finest level: A has coefficient jumps (weak couplings) somewhere
 
 
 def grid_levels(A, da, level_smoother, *, coarsest=None, func, times):
@@ -98,6 +101,8 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, func, times):
         op = None if patch is None else patch_operator(values, patch, live)
         if len(levels) == 1:
             collectively(comm, func, _check_symmetric, op, patch, B, rank, func)
+            # coefficient jumps anywhere (the serial cycle's rule for the guard; collective)
+            lvl.jumps = any_rank(comm, op is not None and weak_couplings(op.S, op.grid, THETA) > 0)
             clock("checks")
         if B.n <= coarsest or min(B.shape) < 3:
             return levels
@@ -200,8 +205,8 @@ def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix="
     clock = _Clock(times)
     info = dict(levels=len(levels), grid=levels[0].boxes.shape, ranks=comm.getSize(), nu=nu,
                 procs=levels[0].boxes.procs, setup_times=times)
-    if omega is not None:
-        info["guarded_levels"] = guard(levels, omega)
+    if omega is not None:  # as the serial cycle: only across coefficient jumps
+        info["guarded_levels"] = guard(levels, omega) if levels[0].jumps else []
         clock("guard")
     mg = pcmg(levels, nu, prefix)
     clock("pcmg")
