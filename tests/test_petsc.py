@@ -211,3 +211,7 @@ def test_reuse_interpolation_refreshes_the_algebraic_cycle_on_a_new_operator(reu
     assert ctx.info.get("setup") == ("refresh" if reuse else None)
     fresh, _, _ = iterations(A2, p.b, learnsolve.precond.amg_chebyshev(A2), rtol=1e-6)
     assert its <= fresh + 2, (its, fresh)
+    ctx.name = "amg-learned"  # another method (as -learnsolve_pc would set it): built anew
+    ksp.setOperators(to_petsc(p.A))
+    x, its, reason = solve(ksp, p.b)
+    assert reason > 0 and "setup" not in ctx.info and ctx.M.name == "amg-learned"

@@ -250,6 +250,7 @@ class PC:
         self.check = bool(check)
         self.reuse_interpolation = bool(reuse_interpolation)
         self._previous = None  # the last set-up's preconditioner (for reuse_interpolation)
+        self._built = None  # the name it was built for
         self.shape = shape
         self.mg = mg  # None: distributed on more than one rank
         self.M = None
@@ -355,14 +356,14 @@ class PC:
             return M
 
         self.M = collectively(pc.getComm(), what, build)
-        self.name, self.info = name, dict(self.M.info)
+        self.name, self._built, self.info = name, name, dict(self.M.info)
         self.setup_time = time.perf_counter() - t0
 
     def _refreshed(self, block, name):
         """With ``reuse_interpolation``, the last set-up's algebraic cycle refreshed for ``block``
         (its coarsening kept, as GAMG's ``-pc_gamg_reuse_interpolation``), or ``None``."""
         prev = self._previous
-        if (not self.reuse_interpolation or prev is None or name != self.name
+        if (not self.reuse_interpolation or prev is None or name != self._built
                 or tuple(prev.shape) != tuple(block.shape) or not hasattr(prev, "refresh")):
             return None
         return prev.refresh(block)
