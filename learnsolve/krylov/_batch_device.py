@@ -14,19 +14,17 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from ._common import to_host
+from ._common import to_host, vector_preconditioner
 
 FUNC = "learnsolve.krylov.batch_cg"
 
 
 
 def _preconditioner(M, n, xp):
-    if M is None:
+    """``R ↦ M R`` column by column (the device V-cycles take vectors)."""
+    apply = vector_preconditioner(M, (n, n), FUNC)
+    if apply is None:
         return lambda R: R * 1
-    if tuple(getattr(M, "shape", (n, n))) != (n, n):
-        raise ValueError(f"'{FUNC}': matrix and preconditioner have different shapes "
-                         f"(({n}, {n}) and {tuple(M.shape)}).")
-    apply = M.matvec if hasattr(M, "matvec") else (M if callable(M) else (lambda r: M @ r))
     return lambda R: xp.stack([xp.reshape(apply(R[:, j]), (-1,)) for j in range(R.shape[1])],
                               axis=1)
 

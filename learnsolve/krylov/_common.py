@@ -72,18 +72,7 @@ class System:
         self.n = n
         self.b = b
         self.matvec = self._make_matvec(func, A, dtype)
-        if M is None:
-            self.psolve = None
-        else:
-            if tuple(getattr(M, "shape", (n, n))) != (n, n):
-                raise ValueError(f"'{func}': matrix and preconditioner have different shapes "
-                                 f"({tuple(A.shape)} and {tuple(M.shape)}).")
-            if hasattr(M, "matvec"):
-                self.psolve = M.matvec
-            elif callable(M):
-                self.psolve = M
-            else:  # a matrix (dense, sparse, a tensor), as scipy's aslinearoperator takes it
-                self.psolve = lambda r: M @ r
+        self.psolve = vector_preconditioner(M, tuple(A.shape), func)
         if x0 is None:
             x = xp.zeros_like(b)
         elif isinstance(x0, str):
@@ -215,3 +204,18 @@ def to_host(a):
         return a.detach().cpu().numpy()
     return np.asarray(a)
 
+
+def vector_preconditioner(M, shape, func):
+    """``r ↦ M r`` for one vector (``M.matvec``, a callable, or ``M @ r`` for a matrix, as SciPy's
+    ``aslinearoperator`` takes it), or ``None`` for no ``M``; ``shape`` is the system matrix's."""
+    if M is None:
+        return None
+    n = int(shape[0])
+    if tuple(getattr(M, "shape", (n, n))) != (n, n):
+        raise ValueError(f"'{func}': matrix and preconditioner have different shapes "
+                         f"({tuple(shape)} and {tuple(M.shape)}).")
+    if hasattr(M, "matvec"):
+        return M.matvec
+    if callable(M):
+        return M
+    return lambda r: M @ r

@@ -246,7 +246,6 @@ def _dissection_ranks(nb, leaf):  # pragma: no cover - jitted
     # stack of boxes (lo, hi per axis) still to number; a slab is pushed as a box to number
     # directly (flag 1) beneath the two halves, so it is numbered after both
     stack = np.empty((64 * 64, 2 * d + 1), dtype=np.int64)
-    top = 0
     for a in range(d):
         stack[0, a], stack[0, d + a] = 0, nb[a]
     stack[0, 2 * d] = 0

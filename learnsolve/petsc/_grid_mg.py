@@ -58,13 +58,15 @@ class Level:
         self.jumps = True  # the finest level: A has coefficient jumps (weak couplings) somewhere
 
 
-def grid_levels(A, da, level_smoother, *, coarsest=None, func, times):
+def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, times):
     """The levels of the distributed grid cycle of DMDA matrix ``A`` (collective).
 
     ``level_smoother(op) -> (K, KT, live)`` gives the smoother stencil of a host
     :class:`~learnsolve.multigrid.GridOperator` (here a rank's patch) and its transpose's.
     ``times`` collects milliseconds per stage.  Levels halve the grid until it has at most
     ``coarsest`` cells (default: the serial cycle's :func:`~learnsolve.multigrid.coarsest_cells`).
+    With ``jumps`` the finest level's ``jumps`` says whether ``A`` has coefficient jumps on any
+    rank (for the guard; otherwise it stays ``True``).
     """
     PETSc = petsc()
     comm = A.getComm()
@@ -101,8 +103,9 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, func, times):
         op = None if patch is None else patch_operator(values, patch, live)
         if len(levels) == 1:
             collectively(comm, func, _check_symmetric, op, patch, B, rank, func)
-            # coefficient jumps anywhere (the serial cycle's rule for the guard; collective)
-            lvl.jumps = any_rank(comm, op is not None and weak_couplings(op.S, op.grid, THETA) > 0)
+            if jumps:  # coefficient jumps anywhere (the serial rule for the guard; collective)
+                lvl.jumps = any_rank(comm, op is not None
+                                     and weak_couplings(op.S, op.grid, THETA) > 0)
             clock("checks")
         if B.n <= coarsest or min(B.shape) < 3:
             return levels
@@ -201,7 +204,7 @@ def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix="
     t0 = time.perf_counter()
     times = {}
     with threads_per_rank(comm):
-        levels = grid_levels(A, da, level_smoother, func=func, times=times)
+        levels = grid_levels(A, da, level_smoother, jumps=omega is not None, func=func, times=times)
     clock = _Clock(times)
     info = dict(levels=len(levels), grid=levels[0].boxes.shape, ranks=comm.getSize(), nu=nu,
                 procs=levels[0].boxes.procs, setup_times=times)
