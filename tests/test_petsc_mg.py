@@ -36,7 +36,7 @@ def runs():
     return out
 
 
-PROBLEMS = ["blocks-2d", "lognormal-2d", "lognormal-3d", "clusters-2d"]
+PROBLEMS = ["blocks-2d", "lognormal-2d", "lognormal-3d", "clusters-2d", "clusters-2d-mumps"]
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
@@ -51,7 +51,11 @@ def test_same_iterations_on_every_rank_count_and_the_serial_preconditioner(runs,
         assert r["serial"] <= 1e-11, r
         assert r["info"].get("clusters", 0) == r["serial_clusters"]
         assert r["info"]["ranks"] == n
-    assert its[1] <= {"blocks-2d": 16, "lognormal-2d": 8, "lognormal-3d": 9, "clusters-2d": 13}[problem]
+        if r["info"].get("clusters"):  # E factored by LU on 1 rank, redundantly or by MUMPS on 2, 4
+            mumps = problem.endswith("mumps")
+            assert r["info"]["cluster_solver"] == ("lu" if n == 1 else "mumps" if mumps else "redundant")
+    assert its[1] <= {"blocks-2d": 16, "lognormal-2d": 8, "lognormal-3d": 9, "clusters-2d": 13,
+                      "clusters-2d-mumps": 13}[problem]
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
@@ -97,3 +101,27 @@ def test_a_rank_one_column_wide_with_empty_coarse_boxes_works(runs):
         assert r["reason"] > 0 and r["relres"] <= 1.01e-8 and r["its"] == r["its_ref"]
         its, relres, reason = runs[n]["bad"]["narrow_rank_jacobi"]
         assert reason > 0 and relres <= 1.01e-8 and its <= 30
+
+
+def test_small_pages_switches_numpy_hugepages_off_inside_and_back_after():
+    from learnsolve.petsc._grid_mg import small_pages
+
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        from numpy.core.multiarray import _set_madvise_hugepage
+    before = _set_madvise_hugepage(True)
+    try:
+        with pytest.raises(RuntimeError), small_pages():
+            assert _set_madvise_hugepage(False) is False  # off inside (reads and keeps it off)
+            raise RuntimeError
+        assert _set_madvise_hugepage(True) is True  # restored after an error too
+    finally:
+        _set_madvise_hugepage(before)
+
+
+def test_the_cluster_space_factors_redundantly_on_few_ranks_and_by_mumps_beyond():
+    from learnsolve.petsc._clusters_mg import REDUNDANT_RANKS, solver
+
+    assert [solver(n) for n in (1, 2, REDUNDANT_RANKS, REDUNDANT_RANKS + 1)] == [
+        "lu", "redundant", "redundant", "mumps"]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import stencil as kernels
-from ._boxes import _box
+from ._boxes import _box, rows_to_csr
 from ._clusters import _union_labels
 from ._layout import interior, offsets
 
@@ -81,12 +80,7 @@ def basis_rows(op, patch, numbers, boxes, rank, *, omega):
         moved = tuple(slice(b.start + o, b.stop + o) for b, o in zip(box, offs[q]))
         cols[:, t] = num[moved].reshape(-1)
         vals[:, t] = -omega * S[q][box].reshape(-1) / diag + (q == centre)
-    valid = cols >= 0
-    indptr = np.zeros(diag.size + 1, dtype=np.int64)
-    np.cumsum(valid.sum(axis=1), out=indptr[1:])
-    indices, data = np.empty(indptr[-1], dtype=np.int64), np.empty(indptr[-1])
-    kernels.slots_to_csr(cols, vals, valid, indptr, indices, data)
-    return _merge(indptr, indices, data)
+    return _merge(*rows_to_csr(cols, vals, cols >= 0))
 
 
 def _merge(indptr, indices, data):

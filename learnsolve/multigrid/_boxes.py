@@ -76,6 +76,8 @@ class Boxes:
         self.n = int(np.prod(self.shape))
         self._cells = {}
         self._neighbours = {}
+        self._patches = {}
+        self._coarse = None
 
     @classmethod
     def from_counts(cls, shape, counts):
@@ -135,16 +137,16 @@ class Boxes:
         return out
 
     def neighbour_table(self, rank, qs):
-        """``(len(qs), n_rank)``: :meth:`neighbours` for offsets ``offsets(dim)[qs]`` (each offset's
-        row computed once per rank and kept)."""
-        offs = offsets(self.dim)[:, 3 - self.dim:]
-        out = np.empty((len(qs), int(self.counts[rank])), dtype=np.int64)
-        for i, q in enumerate(qs):
-            key = (int(rank), int(q))
-            if key not in self._neighbours:
-                self._neighbours[key] = self.neighbours(rank, offs[q])
-            out[i] = self._neighbours[key]
-        return out
+        """``(len(qs), n_rank)``: :meth:`neighbours` for offsets ``offsets(dim)[qs]`` (computed once
+        per rank and offsets and kept; do not write to it)."""
+        key = (int(rank), tuple(int(q) for q in qs))
+        if key not in self._neighbours:
+            offs = offsets(self.dim)[:, 3 - self.dim:]
+            out = np.empty((len(qs), int(self.counts[rank])), dtype=np.int64)
+            for i, q in enumerate(qs):
+                out[i] = self.neighbours(rank, offs[q])
+            self._neighbours[key] = out
+        return self._neighbours[key]
 
     def coords(self, index):
         """Grid coordinates (a tuple of C-order axes) of global (PETSc) indices ``index``."""
@@ -159,8 +161,33 @@ class Boxes:
         return tuple(reversed(out))
 
     def coarse(self):
-        """The split of the next coarser grid (coarse cell ``c`` with fine cell ``2c + 1``)."""
-        return Boxes(coarse_shape(self.shape), [e // 2 for e in self.edges])
+        """The split of the next coarser grid (coarse cell ``c`` with fine cell ``2c + 1``; made
+        once and kept)."""
+        if self._coarse is None:
+            self._coarse = Boxes(coarse_shape(self.shape), [e // 2 for e in self.edges])
+        return self._coarse
+
+    def coarse_columns(self, rank, patch, coarse):
+        """Global indices in :class:`Boxes` ``coarse`` (this split's :meth:`coarse`) of the coarse
+        cells of ``rank``'s patch ``((lo, hi), ...)`` (lows even), C order (kept per rank and
+        patch; do not write to them)."""
+        key = (int(rank), tuple(patch))
+        if key not in self._patches:
+            axes = np.meshgrid(*(np.arange(s) + lo // 2 for s, (lo, _) in
+                                 zip(coarse_shape(tuple(hi - lo for lo, hi in patch)), patch)),
+                               indexing="ij")
+            self._patches[key] = coarse.index(tuple(a.reshape(-1) for a in axes))
+        return self._patches[key]
+
+    def patch_index(self, rank, width=PATCH_WIDTH):
+        """Global indices of the cells of :meth:`patch` (C order; computed once per rank and
+        width and kept, do not write to them)."""
+        key = (int(rank), int(width))
+        if key not in self._patches:
+            axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in self.patch(rank, width)),
+                               indexing="ij")
+            self._patches[key] = self.index(tuple(a.reshape(-1) for a in axes))
+        return self._patches[key]
 
     def patch(self, rank, width=PATCH_WIDTH):
         """``((lo, hi), ...)``: ``rank``'s box widened by ``width`` cells inside the grid, its low
@@ -241,12 +268,13 @@ def check_rows(op, patch, boxes, rank):
     return asym, scale, float(S[len(offs) // 2][tuple(box)].min())
 
 
-def smoother_rows(K, live, op, patch, boxes, rank):
+def smoother_rows(K, live, op, patch, boxes, rank, **split):
     """``rank``'s rows of smoother ``K`` (cell-major ``(N_patch, len(live))`` on ``op``) as CSR
-    ``(indptr, indices, data)`` with global columns."""
+    ``(indptr, indices, data)`` with global columns (``blocks=True``: split at the rank's own
+    columns, :func:`owned_rows`)."""
     cols = boxes.neighbour_table(rank, live).T
     vals = K.reshape(op.padded + (K.shape[1],))[_box(op, patch, boxes, rank)].reshape(-1, K.shape[1])
-    return rows_to_csr(cols, vals, cols >= 0)
+    return owned_rows(cols, vals, cols >= 0, boxes, rank, **split)
 
 
 def coarsen_patch(op, plan=None, terms=None):
@@ -276,60 +304,74 @@ def coarse_rows(Sc, op, patch, coarse, rank):
     return Sc[(slice(None),) + local].T.copy()
 
 
-def matrix_rows(S, boxes, rank):
+def matrix_rows(S, boxes, rank, **split):
     """``rank``'s rows of the level matrix with stencils ``S`` (``(n_rank, m)``) as CSR with
-    global columns (zero entries left out, the diagonal kept)."""
+    global columns (zero entries left out, the diagonal kept; ``blocks=True``: split at the
+    rank's own columns, :func:`owned_rows`)."""
     cols = boxes.neighbour_table(rank, np.arange(S.shape[1])).T
     valid = (cols >= 0) & (S != 0)
     valid[:, S.shape[1] // 2] = True
-    return rows_to_csr(cols, S, valid)
+    return owned_rows(cols, S, valid, boxes, rank, **split)
 
 
-def interpolation_rows(Pc, op, patch, fine, coarse, rank):
+def interpolation_rows(Pc, op, patch, fine, coarse, rank, **split):
     """``rank``'s rows of the black-box interpolation from ``coarse`` to ``fine`` (both
     :class:`Boxes`) from the patch's weights ``Pc`` (:func:`coarsen_patch`), as CSR with global
-    columns."""
+    columns (``blocks=True``: split at the rank's own coarse columns, :func:`owned_rows`)."""
     dim = op.dim
     cshape = coarse_shape(op.grid)
     if Pc is None:
         empty = np.zeros((int(fine.counts[rank]), 0))
-        return rows_to_csr(empty.astype(np.int64), empty, empty.astype(bool))
-    Pc = interior(Pc.reshape((len(Pc),) + padded_shape(cshape)), dim).reshape((len(Pc),) + cshape)
-    cp = np.meshgrid(*(np.arange(s) for s in cshape), indexing="ij")
-    cglob = tuple(c + lo // 2 for c, (lo, _) in zip(cp, patch))  # patch lows are even
-    col = coarse.index(tuple(c.reshape(-1) for c in cglob)).reshape(cshape)
-    box = fine.box(rank)
-    widths = [hi - lo for lo, hi in box]
+        return owned_rows(empty.astype(np.int64), empty, empty.astype(bool), coarse, rank, **split)
+    lift = (1,) * (3 - dim)  # 2D as one z layer
+    Pc = interior(Pc.reshape((len(Pc),) + padded_shape(cshape)), dim).reshape((len(Pc),) + lift + cshape)
+    col = fine.coarse_columns(rank, patch, coarse).reshape(lift + cshape)
+    box = [(0, 1)] * (3 - dim) + list(fine.box(rank))
+    lows = [0] * (3 - dim) + [lo for lo, _ in patch]
+    step = np.array([0] * (3 - dim) + [2] * dim, dtype=np.int64)
+    base = np.array([0] * (3 - dim) + [lo + 1 for lo in lows[3 - dim:]], dtype=np.int64)
     n_loc = int(fine.counts[rank])
     # a fine cell has at most one parent per offset pattern: along each axis o = 0 (odd cells)
     # or o = ±1 (even cells), so bit a of its slot says o_a = +1
     cols = np.zeros((n_loc, 2 ** dim), dtype=np.int64)
     vals = np.zeros(cols.shape)
     valid = np.zeros(cols.shape, dtype=bool)
-    for q, o in enumerate(offsets(dim)[:, 3 - dim:]):
-        g = [2 * c + 1 + d + lo for c, d, (lo, _) in zip(cp, o, patch)]  # global fine cell
-        keep = Pc[q] != 0
-        for a, (lo, hi) in zip(g, box):
-            keep &= (a >= lo) & (a < hi)
-        local = np.zeros(int(keep.sum()), dtype=np.int64)
-        for a, (lo, _), w in zip(g, box, widths):
-            local = local * w + (a[keep] - lo)
-        slot = sum(int(d == 1) << a for a, d in enumerate(o))
-        cols[local, slot] = col[keep]
-        vals[local, slot] = Pc[q][keep]
-        valid[local, slot] = True
-    return rows_to_csr(cols, vals, valid)
+    kernels.interpolation_slots(Pc, col, offsets(dim), step, base,
+                                np.array([lo for lo, _ in box]), np.array([hi for _, hi in box]),
+                                cols, vals, valid)
+    return owned_rows(cols, vals, valid, coarse, rank, **split)
 
 
-def rows_to_csr(cols, vals, valid):
+def owned_rows(cols, vals, valid, columns, rank, *, blocks=False, index_dtype=np.int64):
+    """:func:`rows_to_csr` of a rank's rows whose columns are the cells of :class:`Boxes`
+    ``columns``; with ``blocks`` split at the columns ``rank`` owns (PETSc's diagonal and
+    off-diagonal blocks)."""
+    own = (columns.start[rank], columns.start[rank + 1]) if blocks else None
+    return rows_to_csr(cols, vals, valid, own=own, index_dtype=index_dtype)
+
+
+def rows_to_csr(cols, vals, valid, *, own=None, index_dtype=np.int64):
     """CSR ``(indptr, indices, data)`` of rows given as ``(n, w)`` slots: column, value, and
-    whether the slot holds an entry (columns sorted within each row)."""
-    indptr = np.zeros(len(cols) + 1, dtype=np.int64)
-    np.cumsum(valid.sum(axis=1), out=indptr[1:])
-    indices = np.empty(indptr[-1], dtype=np.int64)
-    data = np.empty(indptr[-1], dtype=np.float64)
-    kernels.slots_to_csr(cols, vals, valid, indptr, indices, data)
-    return indptr, indices, data
+    whether the slot holds an entry (columns sorted within each row).
+
+    With ``own=(lo, hi)``: the rows split at the columns ``[lo, hi)`` a rank owns, as
+    ``((indptr, indices, data), (indptr, indices, data))`` for the entries inside (columns
+    shifted by ``-lo``) and outside (columns as they are): PETSc's split arrays of an MPIAIJ
+    matrix.  Indices come out as ``index_dtype``.
+    """
+    n = len(cols)
+    lo, hi = (0, np.iinfo(np.int64).max) if own is None else (int(own[0]), int(own[1]))
+    inside, outside = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    kernels.slot_counts(cols, valid, lo, hi, inside, outside)
+    blocks = []
+    for count in (inside, outside):
+        indptr = np.zeros(n + 1, dtype=index_dtype)
+        np.cumsum(count, out=indptr[1:])
+        blocks.append((indptr, np.empty(int(indptr[-1]), dtype=index_dtype),
+                       np.empty(int(indptr[-1]), dtype=np.float64)))
+    (dptr, dind, ddata), (optr, oind, odata) = blocks
+    kernels.slots_to_csr(cols, vals, valid, lo, hi, dptr, dind, ddata, optr, oind, odata)
+    return blocks[0] if own is None else tuple(blocks)
 
 
 __all__ = ["PATCH_WIDTH", "Boxes", "check_rows", "coarse_rows", "coarsen_patch", "interpolation_rows",

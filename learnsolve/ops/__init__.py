@@ -9,7 +9,7 @@ Every kernel has a pure reference that the tests compare against: in
 
 from . import _cuda as cuda
 from . import _stencil as stencil
-from ._csr import CSRMatrix, check_csr_arrays, lookup, spmv
+from ._csr import CSRMatrix, check_csr_arrays, lookup, split_columns, spmv
 from ._device import to_device
 from ._factor import SHIFTS, FactorizationBreakdown, ichol0, ichol0_shifted
 from ._fsai import fsai_factor
@@ -38,6 +38,7 @@ __all__ = [
     "lookup",
     "matmat",
     "selection_mask",
+    "split_columns",
     "spmv",
     "stencil",
     "to_device",

@@ -276,3 +276,60 @@ def _lookup(indptr, indices, data, rows, cols):  # pragma: no cover - jitted
         if p >= 0:
             out[k] = data[p]
     return out
+
+
+def split_columns(indptr, indices, data, lo, hi, index_dtype=np.int64):
+    """Split CSR rows at the column range ``[lo, hi)``: ``((dptr, dcols, dvals), (optr, ocols,
+    ovals))``, the entries inside it with columns shifted by ``-lo`` and the others with their
+    columns as they are, each part keeping the rows' column order.
+
+    The diagonal and off-diagonal blocks of a row-distributed matrix (PETSc's
+    ``MatCreateMPIAIJWithSplitArrays``); indices come out as ``index_dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from learnsolve.ops import split_columns
+    >>> (dp, dc, dv), (op, oc, ov) = split_columns(np.array([0, 2, 4]), np.array([0, 3, 2, 3]),
+    ...                                            np.array([1.0, 2.0, 3.0, 4.0]), 2, 4)
+    >>> dp.tolist(), dc.tolist(), op.tolist(), oc.tolist()
+    ([0, 1, 3], [1, 0, 1], [0, 1, 1], [0])
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n = indptr.size - 1
+    count = np.empty(n, dtype=np.int64)
+    _count_inside(indptr, indices, lo, hi, count)
+    dptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(count, out=dptr[1:])
+    optr = (indptr - dptr).astype(index_dtype)
+    d, o = int(dptr[-1]), int(optr[-1])
+    dcols, ocols = np.empty(d, dtype=index_dtype), np.empty(o, dtype=index_dtype)
+    dvals, ovals = np.empty(d, dtype=data.dtype), np.empty(o, dtype=data.dtype)
+    _split_fill(indptr, indices, data, lo, hi, dptr, optr, dcols, dvals, ocols, ovals)
+    return (dptr, dcols, dvals), (optr, ocols, ovals)
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_inside(indptr, indices, lo, hi, count):  # pragma: no cover - jitted
+    for i in numba.prange(count.shape[0]):
+        c = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            c += lo <= indices[p] < hi
+        count[i] = c
+
+
+@numba.njit(parallel=True, cache=True)
+def _split_fill(indptr, indices, data, lo, hi, dptr, optr, dcols, dvals, ocols,
+                ovals):  # pragma: no cover - jitted
+    for i in numba.prange(dptr.shape[0] - 1):
+        a, b = dptr[i], optr[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if lo <= j < hi:
+                dcols[a] = j - lo
+                dvals[a] = data[p]
+                a += 1
+            else:
+                ocols[b] = j
+                ovals[b] = data[p]
+                b += 1

@@ -414,26 +414,95 @@ def match_columns(indptr, indices, data, expected, qs, S, bad):
                 bad[i] += 1
 
 
+@numba.njit(cache=True)
+def interpolation_slots(Pc, col, offs, step, base, blo, bhi, cols, vals, valid):
+    """A rank's interpolation rows as slots from a patch's weights: coarse cell ``c`` (per axis
+    ``z, y, x``) gives fine cell ``step c + base + o`` weight ``Pc[q, c]`` at offset
+    ``o = offs[q]``; fine cells inside the box ``[blo, bhi)`` get it in slot ``Σ_a [o_a = 1] 2^a``
+    (over the grid's axes: ``cols`` has 4 slots in 2D, 8 in 3D) of their row (box order), column
+    ``col[c]``.  Zero weights are left out.  (Reference: the
+    serial hierarchy's ``P``, which :func:`learnsolve.multigrid.interpolation_rows` must equal
+    row for row in the tests, 2D and 3D.)"""
+    wy = bhi[1] - blo[1]
+    wx = bhi[2] - blo[2]
+    cz, cy, cx = col.shape
+    first = 1 if cols.shape[1] == 4 else 0  # 4 slots: y, x (2D); 8: z, y, x
+    for q in range(Pc.shape[0]):
+        slot = 0
+        for a in range(first, 3):
+            if offs[q, a] == 1:
+                slot += 1 << (a - first)
+        for k in range(cz):
+            gz = step[0] * k + base[0] + offs[q, 0]
+            if gz < blo[0] or gz >= bhi[0]:
+                continue
+            for j in range(cy):
+                gy = step[1] * j + base[1] + offs[q, 1]
+                if gy < blo[1] or gy >= bhi[1]:
+                    continue
+                for i in range(cx):
+                    w = Pc[q, k, j, i]
+                    gx = step[2] * i + base[2] + offs[q, 2]
+                    if w == 0 or gx < blo[2] or gx >= bhi[2]:
+                        continue
+                    row = ((gz - blo[0]) * wy + gy - blo[1]) * wx + gx - blo[2]
+                    cols[row, slot] = col[k, j, i]
+                    vals[row, slot] = w
+                    valid[row, slot] = True
+
+
 @numba.njit(parallel=True, cache=True)
-def slots_to_csr(cols, vals, valid, indptr, indices, data):
-    """CSR rows from ``(n, w)`` slots: row ``i``'s valid ``(cols, vals)`` sorted by column into
-    ``indices``/``data`` from ``indptr[i]`` (``indptr``: the cumulated valid counts).
-    (Reference: ``scipy.sparse.csr_array`` of the same entries, in the tests.)"""
+def slot_counts(cols, valid, lo, hi, inside, outside):
+    """Per row of ``(n, w)`` slots the valid entries with a column in ``[lo, hi)`` (``inside``)
+    and the others (``outside``)."""
     for i in prange(cols.shape[0]):
-        start = indptr[i]
-        k = start
+        a = 0
+        b = 0
+        for j in range(cols.shape[1]):
+            if valid[i, j]:
+                if lo <= cols[i, j] < hi:
+                    a += 1
+                else:
+                    b += 1
+        inside[i] = a
+        outside[i] = b
+
+
+@numba.njit(parallel=True, cache=True)
+def slots_to_csr(cols, vals, valid, lo, hi, dptr, dind, ddata, optr, oind, odata):
+    """CSR rows from ``(n, w)`` slots, split at the column range ``[lo, hi)``: row ``i``'s valid
+    ``(cols, vals)`` inside it, columns shifted by ``-lo``, sorted into ``dind``/``ddata`` from
+    ``dptr[i]``, the others sorted into ``oind``/``odata`` from ``optr[i]`` (the pointers: the
+    cumulated :func:`slot_counts`).  (Reference: ``scipy.sparse.csr_array`` of the same entries,
+    in the tests.)"""
+    for i in prange(cols.shape[0]):
+        a0 = dptr[i]
+        b0 = optr[i]
+        a = a0
+        b = b0
         for j in range(cols.shape[1]):
             if valid[i, j]:
                 c = cols[i, j]
                 v = vals[i, j]
-                t = k  # insertion sort: a row holds at most 27 entries
-                while t > start and indices[t - 1] > c:
-                    indices[t] = indices[t - 1]
-                    data[t] = data[t - 1]
-                    t -= 1
-                indices[t] = c
-                data[t] = v
-                k += 1
+                if lo <= c < hi:
+                    c -= lo
+                    t = a  # insertion sort: a row holds at most 27 entries
+                    while t > a0 and dind[t - 1] > c:
+                        dind[t] = dind[t - 1]
+                        ddata[t] = ddata[t - 1]
+                        t -= 1
+                    dind[t] = c
+                    ddata[t] = v
+                    a += 1
+                else:
+                    t = b
+                    while t > b0 and oind[t - 1] > c:
+                        oind[t] = oind[t - 1]
+                        odata[t] = odata[t - 1]
+                        t -= 1
+                    oind[t] = c
+                    odata[t] = v
+                    b += 1
 
 
 @numba.njit(parallel=True, cache=True)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..precond import NET_MIN_ROWS, RHO_FAIL, smoother_values
 from ._comm import collectively, petsc
-from ._grid_mg import contraction, fallback_gamg, threads_per_rank
+from ._grid_mg import contraction, fallback_gamg, small_pages, threads_per_rank
 
 
 class Ghosts:
@@ -90,6 +90,7 @@ def _positive(d, func):
         raise ValueError(f"{func}: `A` has a diagonal entry <= 0, so it is not SPD; pass an SPD matrix.")
 
 
+@small_pages()
 def build(A, parameters, *, nu=1, min_rows=NET_MIN_ROWS, check=True, func, prefix=""):
     """GAMG's hierarchy of ``A`` with the learned smoothers: ``(pc, smoothers, info)`` (set up;
     the caller keeps ``smoothers`` alive with ``pc``); ``pc`` is plain GAMG, ``info["fallback"]``

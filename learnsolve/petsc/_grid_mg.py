@@ -20,6 +20,7 @@ not part of it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 import warnings
@@ -27,6 +28,7 @@ import warnings
 import numpy as np
 
 from ..multigrid import (
+    PATCH_WIDTH,
     THETA,
     Boxes,
     check_rows,
@@ -42,6 +44,7 @@ from ..multigrid import (
     weak_couplings,
 )
 from ..multigrid import contraction as multigrid_contraction
+from ..ops import split_columns
 from ..ops import stencil as kernels
 from ..precond import GUARD_RATE, RHO_FAIL
 from ._comm import any_rank, collectively, petsc
@@ -56,6 +59,29 @@ class Level:
         self.K = self.KT = self.P = None
         self.S = None  # the rank's stencils (n_rank, 3^d), kept on the finest level
         self.jumps = True  # the finest level: A has coefficient jumps (weak couplings) somewhere
+
+
+@contextlib.contextmanager
+def small_pages():
+    """NumPy's new arrays on small (4 KiB) pages while the block runs: no ``MADV_HUGEPAGE``.
+
+    A distributed set-up allocates its level arrays anew (stencils, patches, CSR rows) and
+    writes each once.  On transparent huge pages each first write faults in and zeroes
+    2 MiB; on the 2-core test VM that made first writes 5–20× slower than on small pages
+    (a 42 MB copy: 80 ms against 12 ms) and the 1024² set-up on 2 ranks about 0.95 s
+    against 0.67 s (benchmarks/results/petsc_mg/levels.md).  NumPy's own switch
+    (``NUMPY_MADVISE_HUGEPAGE=0``) does the same for a whole process; this one is restored
+    after the block.
+    """
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # NumPy < 2
+        from numpy.core.multiarray import _set_madvise_hugepage
+    before = _set_madvise_hugepage(False)
+    try:
+        yield
+    finally:
+        _set_madvise_hugepage(before)
 
 
 def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, times):
@@ -74,7 +100,7 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, time
     dim = da.getDim()
     shape = tuple(int(s) for s in reversed(da.getSizes()[:dim]))
     coarsest = coarsest_cells(shape) if coarsest is None else int(coarsest)
-    boxes = Boxes.from_counts(shape, da.getOwnershipRanges())
+    boxes = _boxes(shape, tuple(tuple(int(c) for c in r) for r in da.getOwnershipRanges()))
     mine = tuple(tuple(int(v) for v in r) for r in reversed(da.getRanges()[:dim]))
     r0, r1 = A.getOwnershipRange()
 
@@ -110,16 +136,19 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, time
         if B.n <= coarsest or min(B.shape) < 3:
             return levels
         coarse = B.coarse()
-        Krows = collectively(comm, func, _smoother_rows, level_smoother, op, patch, B, rank)
+        Krows = collectively(comm, func, _smoother_rows, level_smoother, op, patch, B, rank,
+                             _split(comm))
         clock("smoothers")
-        Prows, S = collectively(comm, func, _coarse_level, op, patch, B, coarse, rank, plan, terms)
+        Prows, S = collectively(comm, func, _coarse_level, op, patch, B, coarse, rank, plan, terms,
+                                _split(comm))
         clock("galerkin")
         nloc, cloc = int(B.counts[rank]), int(coarse.counts[rank])
         lvl.K = _aij(Krows[0], (nloc, B.n), (nloc, B.n), comm)
         symmetric = not any_rank(comm, not Krows[1])  # the same choice on every rank (collective)
         lvl.KT = lvl.K if symmetric else PETSc.Mat().createTranspose(lvl.K)
         lvl.P = _aij(Prows, (nloc, B.n), (cloc, coarse.n), comm)
-        Ac = _aij(matrix_rows(S, coarse, rank), (cloc, coarse.n), (cloc, coarse.n), comm)
+        Ac = _aij(matrix_rows(S, coarse, rank, **_split(comm)), (cloc, coarse.n), (cloc, coarse.n),
+                  comm)
         Ac.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         clock("assembly")
         levels.append(Level(Ac, coarse))
@@ -196,6 +225,7 @@ def contraction(A, pc, e):
     return multigrid_contraction(lambda v: A * v, apply, e)
 
 
+@small_pages()
 def build(A, da, level_smoother, *, nu=1, omega=None, check=True, func, prefix=""):
     """The distributed cycle of DMDA matrix ``A``: ``(pcmg, levels, info)``; ``pcmg`` is ``None``
     when the positive-definiteness check failed (``info["fallback"]`` says why; the caller falls
@@ -270,21 +300,21 @@ def _stencils(A, boxes, rank, func, likely):
     return stencil_rows(*A.getValuesCSR(), boxes, rank, func, likely=likely)
 
 
-def _smoother_rows(level_smoother, op, patch, boxes, rank):
+def _smoother_rows(level_smoother, op, patch, boxes, rank, split):
     """This rank's rows of the level's smoother, and whether it is its own transpose (Jacobi's;
     an empty box does not say otherwise)."""
     if op is None:  # an empty box
-        return _empty(), True
+        return _empty(split), True
     K, KT, live = level_smoother(op)
-    return smoother_rows(K, live, op, patch, boxes, rank), KT is K
+    return smoother_rows(K, live, op, patch, boxes, rank, **split), KT is K
 
 
-def _coarse_level(op, patch, fine, coarse, rank, plan, terms):
+def _coarse_level(op, patch, fine, coarse, rank, plan, terms, split):
     """This rank's rows of ``P`` and its coarse cells' Galerkin stencils (from its patch)."""
     if op is None:
-        return _empty(), np.zeros((int(coarse.counts[rank]), 3 ** fine.dim))
+        return _empty(split), np.zeros((int(coarse.counts[rank]), 3 ** fine.dim))
     Pc, Sc = coarsen_patch(op, plan, terms)
-    return (interpolation_rows(Pc, op, patch, fine, coarse, rank),
+    return (interpolation_rows(Pc, op, patch, fine, coarse, rank, **split),
             coarse_rows(Sc, op, patch, coarse, rank))
 
 
@@ -327,9 +357,8 @@ def _gather_patch(S, boxes, rank, comm, width=None):
     g = PETSc.Vec().createWithArray(S.reshape(-1), size=(S.size, PETSc.DECIDE), bsize=m, comm=comm)
     patch, idx = None, np.zeros(0, dtype=np.int64)
     if boxes.counts[rank]:
-        patch = boxes.patch(rank) if width is None else boxes.patch(rank, width)
-        axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in patch), indexing="ij")
-        idx = boxes.index(tuple(a.reshape(-1) for a in axes))
+        width = PATCH_WIDTH if width is None else width
+        patch, idx = boxes.patch(rank, width), boxes.patch_index(rank, width)
     iset = PETSc.IS().createBlock(m, idx.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
     values = np.empty((idx.size, m))
     loc = PETSc.Vec().createWithArray(values.reshape(-1), bsize=m, comm=PETSc.COMM_SELF)
@@ -340,15 +369,41 @@ def _gather_patch(S, boxes, rank, comm, width=None):
     return patch, values
 
 
-def _aij(csr, rows, cols, comm):
-    """An MPIAIJ matrix from this rank's CSR rows (global columns); ``rows``/``cols`` are
-    ``(local, global)`` sizes."""
+@functools.lru_cache(maxsize=4)
+def _boxes(shape, counts):
+    """The :class:`Boxes` of a DMDA's split, kept for its next set-ups with their coarser splits,
+    neighbour tables and patch indices (about 40 ms a set-up at 1024² on 2 ranks)."""
+    return Boxes.from_counts(shape, counts)
+
+
+def _aij(csr, rows, cols, comm, col_start=0):
+    """An AIJ matrix from this rank's rows: CSR ``(indptr, indices, data)`` with global columns
+    (sorted in each row), or already split into the blocks of the columns the rank owns and the
+    others (``blocks=True`` of the row functions); ``rows``/``cols`` are ``(local, global)``
+    sizes and ``col_start`` the first column this rank owns.
+
+    PETSc takes the arrays without copying them (the matrix keeps them): on several ranks
+    as the diagonal and off-diagonal blocks (``MatCreateMPIAIJWithSplitArrays``), about 15 ms
+    against 80 ms for ``MatCreateMPIAIJWithArrays`` (which inserts row by row) for a 9-point
+    matrix of 524k rows.
+    """
     PETSc = petsc()
-    indptr, indices, data = csr
     it = PETSc.IntType
-    return PETSc.Mat().createAIJ(size=(rows, cols), csr=(indptr.astype(it), indices.astype(it),
-                                                         np.ascontiguousarray(data, dtype=float)),
-                                 comm=comm)
+    if isinstance(csr[0], tuple):
+        arrays = csr
+    elif comm.getSize() == 1:
+        indptr, indices, data = csr
+        arrays = (np.asarray(indptr, dtype=it), np.asarray(indices, dtype=it),
+                  np.ascontiguousarray(data, dtype=np.float64))
+    else:
+        arrays = split_columns(*csr, int(col_start), int(col_start) + cols[0], it)
+    return PETSc.Mat().createAIJWithArrays(size=(rows, cols), csr=arrays, comm=comm)
+
+
+def _split(comm):
+    """The row functions' options for :func:`_aij` on ``comm``: PETSc's index type, and the
+    diagonal/off-diagonal blocks on several ranks."""
+    return {"blocks": comm.getSize() > 1, "index_dtype": petsc().IntType}
 
 
 def _diagonal(d):
@@ -362,17 +417,27 @@ def _diagonal(d):
                                       d.getArray().copy()), comm=d.getComm())
 
 
-def _empty():
-    """CSR arrays of no rows."""
-    return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+def _empty(split):
+    """CSR arrays of no rows (both blocks with ``split["blocks"]``)."""
+    it = split["index_dtype"]
+    csr = np.zeros(1, it), np.zeros(0, it), np.zeros(0)
+    return (csr, csr) if split["blocks"] else csr
 
 
 def _seeded(lvl, seed):
     """The serial check's seeded random vector on level ``lvl`` (natural order), this rank's part."""
     v = lvl.A.createVecRight()
-    full = np.random.default_rng(seed).standard_normal(lvl.boxes.n)
-    v.setArray(full[lvl.boxes.natural(lvl.A.getComm().getRank())])
+    v.setArray(_normal(seed, lvl.boxes.n)[lvl.boxes.natural(lvl.A.getComm().getRank())])
     return v
+
+
+@functools.lru_cache(maxsize=2)
+def _normal(seed, n):
+    """``n`` standard normal numbers of ``seed`` (every rank draws all of them; kept for the next
+    set-up, read-only)."""
+    out = np.random.default_rng(seed).standard_normal(n)
+    out.flags.writeable = False
+    return out
 
 
 class _Clock:

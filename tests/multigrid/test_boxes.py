@@ -197,6 +197,27 @@ def test_rows_to_csr_is_scipys_csr():
     np.testing.assert_array_equal(data, ref.data)
 
 
+def test_rows_to_csr_split_at_the_owned_columns_is_scipys_blocks():
+    rng = np.random.default_rng(1)
+    cols = rng.permuted(np.tile(np.arange(50), (30, 1)), axis=1)[:, :7].copy()
+    vals = rng.standard_normal((30, 7))
+    valid = rng.random((30, 7)) < 0.7
+    (dp, dj, dv), (op, oj, ov) = rows_to_csr(cols, vals, valid, own=(20, 35), index_dtype=np.int32)
+    r = np.repeat(np.arange(30), 7).reshape(30, 7)
+    ref = sp.csr_array((vals[valid], (r[valid], cols[valid])), shape=(30, 50))
+    ref.sort_indices()
+    inside = ref[:, 20:35]
+    outside = ref.copy()
+    outside[:, 20:35] = 0.0
+    outside.eliminate_zeros()
+    for (ptr, ind, dat), want in (((dp, dj, dv), inside), ((op, oj, ov), outside)):
+        want.sort_indices()
+        assert ptr.dtype == ind.dtype == np.int32
+        np.testing.assert_array_equal(ptr, want.indptr)
+        np.testing.assert_array_equal(ind, want.indices)
+        np.testing.assert_array_equal(dat, want.data)
+
+
 def test_a_nine_point_matrix_read_with_star_offsets_first():
     """``likely`` (a star stencil's offsets) only orders the matching: entries left over send
     the rows through all 3^d offsets, so a 9-point matrix reads the same."""

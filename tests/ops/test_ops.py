@@ -256,3 +256,19 @@ def test_block_products_match_scipy(vdtype, idtype):
     assert np.allclose(C @ F, A @ X, atol=tol)
     with pytest.raises(ValueError, match=r"`X` must be a \(200, s\) block"):
         C.matmat(X[:150])
+
+
+def test_split_columns_gives_the_blocks_of_a_column_range():
+    A = sp.random_array((40, 60), density=0.2, format="csr", random_state=0)
+    A.sort_indices()
+    (dp, dj, dv), (op, oj, ov) = ops.split_columns(A.indptr, A.indices, A.data, 15, 45, np.int32)
+    inside = sp.csr_array((dv, dj, dp), shape=(40, 30))
+    outside = sp.csr_array((ov, oj, op), shape=(40, 60))
+    assert dj.dtype == oj.dtype == np.int32
+    assert (inside != A[:, 15:45]).nnz == 0
+    rest = A.copy()
+    rest[:, 15:45] = 0.0
+    rest.eliminate_zeros()
+    assert (outside != rest).nnz == 0
+    assert outside[:, 15:45].nnz == 0
+    assert np.all(np.diff(dj[dp[3]:dp[4]]) > 0)  # each row's columns stay sorted
