@@ -65,7 +65,7 @@ def methods(dim, algebraic=False, jumps=False):
          PY + ["-learnsolve_pc", name, "-learnsolve_mg", "0"], (1, 2)),
         ("hypre BoomerAMG", ["-pc_type", "hypre", "-pc_hypre_type", "boomeramg"], (1, 2, 4)),
         ("gamg", ["-pc_type", "gamg"], (1, 2, 4)),
-    ] + ([(f"learnsolve {name}:clusters, distributed (PCMG + cluster space, MUMPS)",
+    ] + ([(f"learnsolve {name}:clusters, distributed (PCMG + cluster space, redundant LU)",
            PY + ["-learnsolve_pc", f"{name}:clusters", "-learnsolve_mg", "1"], (1, 2))] if jumps else [])
 
 
