@@ -468,6 +468,18 @@ def slot_counts(cols, valid, lo, hi, inside, outside):
         outside[i] = b
 
 
+@numba.njit(cache=True, inline="always")
+def _insert_sorted(ind, data, start, end, c, v):
+    """Put ``(c, v)`` into the sorted ``ind[start:end]`` / ``data[start:end]`` (one longer after)."""
+    t = end  # insertion sort: a row holds at most 27 entries
+    while t > start and ind[t - 1] > c:
+        ind[t] = ind[t - 1]
+        data[t] = data[t - 1]
+        t -= 1
+    ind[t] = c
+    data[t] = v
+
+
 @numba.njit(parallel=True, cache=True)
 def slots_to_csr(cols, vals, valid, lo, hi, dptr, dind, ddata, optr, oind, odata):
     """CSR rows from ``(n, w)`` slots, split at the column range ``[lo, hi)``: row ``i``'s valid
@@ -476,32 +488,16 @@ def slots_to_csr(cols, vals, valid, lo, hi, dptr, dind, ddata, optr, oind, odata
     cumulated :func:`slot_counts`).  (Reference: ``scipy.sparse.csr_array`` of the same entries,
     in the tests.)"""
     for i in prange(cols.shape[0]):
-        a0 = dptr[i]
-        b0 = optr[i]
-        a = a0
-        b = b0
+        a = dptr[i]
+        b = optr[i]
         for j in range(cols.shape[1]):
             if valid[i, j]:
                 c = cols[i, j]
-                v = vals[i, j]
                 if lo <= c < hi:
-                    c -= lo
-                    t = a  # insertion sort: a row holds at most 27 entries
-                    while t > a0 and dind[t - 1] > c:
-                        dind[t] = dind[t - 1]
-                        ddata[t] = ddata[t - 1]
-                        t -= 1
-                    dind[t] = c
-                    ddata[t] = v
+                    _insert_sorted(dind, ddata, dptr[i], a, c - lo, vals[i, j])
                     a += 1
                 else:
-                    t = b
-                    while t > b0 and oind[t - 1] > c:
-                        oind[t] = oind[t - 1]
-                        odata[t] = odata[t - 1]
-                        t -= 1
-                    oind[t] = c
-                    odata[t] = v
+                    _insert_sorted(oind, odata, optr[i], b, c, vals[i, j])
                     b += 1
 
 
