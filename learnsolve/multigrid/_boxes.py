@@ -359,6 +359,12 @@ def rows_to_csr(cols, vals, valid, *, own=None, index_dtype=np.int64):
     shifted by ``-lo``) and outside (columns as they are): PETSc's split arrays of an MPIAIJ
     matrix.  Indices come out as ``index_dtype``.
     """
+    cols, vals, valid = np.asarray(cols), np.asarray(vals), np.asarray(valid, dtype=bool)
+    if (cols.ndim != 2 or cols.dtype.kind not in "iu" or vals.dtype.kind != "f"
+            or vals.shape != cols.shape or valid.shape != cols.shape):
+        raise ValueError("learnsolve.multigrid.rows_to_csr: `cols` (integers), `vals` (floats) and "
+                         f"`valid` must be (n, w) arrays of one shape, got {cols.shape} {cols.dtype}, "
+                         f"{vals.shape} {vals.dtype}, {valid.shape}.")
     n = len(cols)
     lo, hi = (0, np.iinfo(np.int64).max) if own is None else (int(own[0]), int(own[1]))
     inside, outside = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)

@@ -295,7 +295,21 @@ def split_columns(indptr, indices, data, lo, hi, index_dtype=np.int64):
     >>> dp.tolist(), dc.tolist(), op.tolist(), oc.tolist()
     ([0, 1, 3], [1, 0, 1], [0, 1, 1], [0])
     """
-    indptr = np.asarray(indptr, dtype=np.int64)
+    func = "learnsolve.ops.split_columns"
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    indices, data = np.ascontiguousarray(indices), np.ascontiguousarray(data)
+    if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1 or indptr.size == 0:
+        raise ValueError(f"{func}: `indptr`, `indices` and `data` must be 1-D CSR arrays, `indptr` "
+                         "with n_rows + 1 entries.")
+    if indices.dtype.kind not in "iu" or data.dtype not in VALUE_DTYPES:
+        raise ValueError(f"{func}: `indices` must be integers and `data` float32/float64, got "
+                         f"{indices.dtype}/{data.dtype}.")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or not indptr[-1] == indices.size == data.size:
+        raise ValueError(f"{func}: `indptr` must start at 0, not decrease and end at len(indices) == "
+                         f"len(data); got indptr[-1] = {indptr[-1]}, {indices.size} indices, "
+                         f"{data.size} values.")
+    if not lo <= hi:
+        raise ValueError(f"{func}: the column range [lo, hi) must have lo <= hi, got [{lo}, {hi}).")
     n = indptr.size - 1
     count = np.empty(n, dtype=np.int64)
     _count_inside(indptr, indices, lo, hi, count)

@@ -218,6 +218,14 @@ def test_rows_to_csr_split_at_the_owned_columns_is_scipys_blocks():
         np.testing.assert_array_equal(dat, want.data)
 
 
+def test_rows_to_csr_rejects_slots_of_different_shapes():
+    cols = np.zeros((4, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="rows_to_csr"):
+        rows_to_csr(cols, np.zeros((4, 2)), np.ones((4, 3), dtype=bool))
+    with pytest.raises(ValueError, match="rows_to_csr"):
+        rows_to_csr(cols.astype(float), np.zeros((4, 3)), np.ones((4, 3), dtype=bool))
+
+
 def test_a_nine_point_matrix_read_with_star_offsets_first():
     """``likely`` (a star stencil's offsets) only orders the matching: entries left over send
     the rows through all 3^d offsets, so a 9-point matrix reads the same."""

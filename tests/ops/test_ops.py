@@ -272,3 +272,17 @@ def test_split_columns_gives_the_blocks_of_a_column_range():
     assert (outside != rest).nnz == 0
     assert outside[:, 15:45].nnz == 0
     assert np.all(np.diff(dj[dp[3]:dp[4]]) > 0)  # each row's columns stay sorted
+
+
+@pytest.mark.parametrize("bad", [
+    dict(indptr=np.array([0, 2, 9])),  # ends past the entries
+    dict(indptr=np.array([0, 3, 2])),  # decreasing
+    dict(data=np.array([1.0, 2.0])),  # fewer values than indices
+    dict(indices=np.array([0.0, 1.0, 2.0])),  # not integers
+    dict(lo=5, hi=2),
+])
+def test_split_columns_rejects_bad_csr_arrays_with_a_clear_error(bad):
+    args = dict(indptr=np.array([0, 2, 3]), indices=np.array([0, 4, 1]), data=np.ones(3), lo=0, hi=3)
+    args.update(bad)
+    with pytest.raises(ValueError, match="learnsolve.ops.split_columns"):
+        ops.split_columns(args["indptr"], args["indices"], args["data"], args["lo"], args["hi"])
