@@ -76,7 +76,8 @@ class Boxes:
         self.n = int(np.prod(self.shape))
         self._cells = {}
         self._neighbours = {}
-        self._patches = {}
+        self._patch_index = {}
+        self._coarse_columns = {}
         self._coarse = None
 
     @classmethod
@@ -172,22 +173,22 @@ class Boxes:
         cells of ``rank``'s patch ``((lo, hi), ...)`` (lows even), C order (kept per rank and
         patch; do not write to them)."""
         key = (int(rank), tuple(patch))
-        if key not in self._patches:
+        if key not in self._coarse_columns:
             axes = np.meshgrid(*(np.arange(s) + lo // 2 for s, (lo, _) in
                                  zip(coarse_shape(tuple(hi - lo for lo, hi in patch)), patch)),
                                indexing="ij")
-            self._patches[key] = coarse.index(tuple(a.reshape(-1) for a in axes))
-        return self._patches[key]
+            self._coarse_columns[key] = coarse.index(tuple(a.reshape(-1) for a in axes))
+        return self._coarse_columns[key]
 
     def patch_index(self, rank, width=PATCH_WIDTH):
         """Global indices of the cells of :meth:`patch` (C order; computed once per rank and
         width and kept, do not write to them)."""
         key = (int(rank), int(width))
-        if key not in self._patches:
+        if key not in self._patch_index:
             axes = np.meshgrid(*(np.arange(lo, hi) for lo, hi in self.patch(rank, width)),
                                indexing="ij")
-            self._patches[key] = self.index(tuple(a.reshape(-1) for a in axes))
-        return self._patches[key]
+            self._patch_index[key] = self.index(tuple(a.reshape(-1) for a in axes))
+        return self._patch_index[key]
 
     def patch(self, rank, width=PATCH_WIDTH):
         """``((lo, hi), ...)``: ``rank``'s box widened by ``width`` cells inside the grid, its low
@@ -327,9 +328,8 @@ def interpolation_rows(Pc, op, patch, fine, coarse, rank, **split):
     Pc = interior(Pc.reshape((len(Pc),) + padded_shape(cshape)), dim).reshape((len(Pc),) + lift + cshape)
     col = fine.coarse_columns(rank, patch, coarse).reshape(lift + cshape)
     box = [(0, 1)] * (3 - dim) + list(fine.box(rank))
-    lows = [0] * (3 - dim) + [lo for lo, _ in patch]
-    step = np.array([0] * (3 - dim) + [2] * dim, dtype=np.int64)
-    base = np.array([0] * (3 - dim) + [lo + 1 for lo in lows[3 - dim:]], dtype=np.int64)
+    step = np.array([0] * (3 - dim) + [2] * dim, dtype=np.int64)  # fine cell 2c + 1 + lo + o
+    base = np.array([0] * (3 - dim) + [lo + 1 for lo, _ in patch], dtype=np.int64)
     n_loc = int(fine.counts[rank])
     # a fine cell has at most one parent per offset pattern: along each axis o = 0 (odd cells)
     # or o = ±1 (even cells), so bit a of its slot says o_a = +1

@@ -420,9 +420,9 @@ def interpolation_slots(Pc, col, offs, step, base, blo, bhi, cols, vals, valid):
     ``z, y, x``) gives fine cell ``step c + base + o`` weight ``Pc[q, c]`` at offset
     ``o = offs[q]``; fine cells inside the box ``[blo, bhi)`` get it in slot ``Σ_a [o_a = 1] 2^a``
     (over the grid's axes: ``cols`` has 4 slots in 2D, 8 in 3D) of their row (box order), column
-    ``col[c]``.  Zero weights are left out.  (Reference: the
-    serial hierarchy's ``P``, which :func:`learnsolve.multigrid.interpolation_rows` must equal
-    row for row in the tests, 2D and 3D.)"""
+    ``col[c]``.  Zero weights are left out.  (Reference: the serial hierarchy's ``P``, which
+    :func:`learnsolve.multigrid.interpolation_rows` must equal row for row in the tests, 2D and
+    3D.)"""
     wy = bhi[1] - blo[1]
     wx = bhi[2] - blo[2]
     cz, cy, cx = col.shape
