@@ -120,6 +120,7 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, time
     clock("stencils")
     levels = [Level(A, boxes)]
     levels[0].S = S
+    split = _split(comm)
     while True:
         lvl = levels[-1]
         B = lvl.boxes
@@ -136,19 +137,17 @@ def grid_levels(A, da, level_smoother, *, coarsest=None, jumps=False, func, time
         if B.n <= coarsest or min(B.shape) < 3:
             return levels
         coarse = B.coarse()
-        Krows = collectively(comm, func, _smoother_rows, level_smoother, op, patch, B, rank,
-                             _split(comm))
+        Krows = collectively(comm, func, _smoother_rows, level_smoother, op, patch, B, rank, split)
         clock("smoothers")
         Prows, S = collectively(comm, func, _coarse_level, op, patch, B, coarse, rank, plan, terms,
-                                _split(comm))
+                                split)
         clock("galerkin")
         nloc, cloc = int(B.counts[rank]), int(coarse.counts[rank])
         lvl.K = _aij(Krows[0], (nloc, B.n), (nloc, B.n), comm)
         symmetric = not any_rank(comm, not Krows[1])  # the same choice on every rank (collective)
         lvl.KT = lvl.K if symmetric else PETSc.Mat().createTranspose(lvl.K)
         lvl.P = _aij(Prows, (nloc, B.n), (cloc, coarse.n), comm)
-        Ac = _aij(matrix_rows(S, coarse, rank, **_split(comm)), (cloc, coarse.n), (cloc, coarse.n),
-                  comm)
+        Ac = _aij(matrix_rows(S, coarse, rank, **split), (cloc, coarse.n), (cloc, coarse.n), comm)
         Ac.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         clock("assembly")
         levels.append(Level(Ac, coarse))
