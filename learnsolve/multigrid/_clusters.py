@@ -35,6 +35,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from .._validation import as_csr, positive_diagonal
+from ..ops import CSRMatrix
 
 
 def _checked(A, shape, func):
@@ -436,12 +437,16 @@ class ClusterSpace:
 
     def balanced(self, cycle):
         """``M = C + (I − C A) V (I − A C)`` for the SPD cycle ``V = cycle`` (float64 in and out)."""
-        A, Z, lu = self.A, self.Z, self.lu
-        Zt, AZt = Z.T.tocsr(), self.AZ.T.tocsr()
+        # C b + y − C A y = y + Z E⁻¹ (Zᵀ b − (A Z)ᵀ y) and A C b = (A Z) E⁻¹ Zᵀ b: four
+        # products with Z, Zᵀ, A Z and (A Z)ᵀ instead of five (no product with A), each the
+        # compiled parallel one where it is built (10–15 % of a rough field's solve at 1024²)
+        Z, AZ, Zt, AZt = (CSRMatrix(M, func="learnsolve.multigrid.ClusterSpace.balanced")
+                          for M in (self.Z, self.AZ, self.Z.T, self.AZ.T))
+        lu = self.lu
 
         def apply(b):
-            x = Z @ lu.solve(Zt @ b)
-            y = cycle(b - A @ x)
-            return x + y - Z @ lu.solve(AZt @ y)
+            c = Zt @ b
+            y = cycle(b - AZ @ lu.solve(c))
+            return y + Z @ lu.solve(c - AZt @ y)
 
         return apply

@@ -39,8 +39,6 @@ class DeviceClusterSpace:
         Built (:meth:`ClusterSpace.build`).
     device : torch.device or str
         Where the products run.
-    A : torch sparse CSR tensor, optional
-        ``space.A`` already on ``device`` (float64); copied from the host when not given.
 
     Examples
     --------
@@ -59,7 +57,7 @@ class DeviceClusterSpace:
     True
     """
 
-    def __init__(self, space, device, A=None):
+    def __init__(self, space, device):
         import torch
 
         from ..ops import to_device
@@ -70,9 +68,8 @@ class DeviceClusterSpace:
         self.space, self.device = space, torch.device(device)
         self.m = space.m
         put = lambda M: to_device(sp.csr_array(M, dtype=np.float64), "torch", device=self.device)  # noqa: E731
-        self.A = put(space.A) if A is None else A
         self.Z = put(space.Z)
-        self.Zt, self.AZt = put(space.Z.T), put(space.AZ.T)
+        self.AZ, self.Zt, self.AZt = put(space.AZ), put(space.Z.T), put(space.AZ.T)
         self.skipped = {}
 
     def coarse_solvers(self):
@@ -97,12 +94,12 @@ class DeviceClusterSpace:
     def balanced(self, cycle, coarse_solve):
         """``M = C + (I − C A) V (I − A C)`` on the device, ``V = cycle``, ``C = Z E⁻¹ Zᵀ``
         with ``E⁻¹ = coarse_solve`` (float64 torch vectors in and out)."""
-        A, Z, Zt, AZt = self.A, self.Z, self.Zt, self.AZt
+        Z, Zt, AZ, AZt = self.Z, self.Zt, self.AZ, self.AZt
 
-        def apply(b):
-            x = Z @ coarse_solve(Zt @ b)
-            y = cycle(b - A @ x)
-            return x + y - Z @ coarse_solve(AZt @ y)
+        def apply(b):  # four products, as the host's ClusterSpace.balanced
+            c = Zt @ b
+            y = cycle(b - AZ @ coarse_solve(c))
+            return y + Z @ coarse_solve(c - AZt @ y)
 
         return apply
 

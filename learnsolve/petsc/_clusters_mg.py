@@ -54,26 +54,27 @@ class ClusterSpace:
         self.ksp.setUp()
         self.m = self.E.getSize()[0]
         self._t, self._u = self.E.createVecs()
-        self._x, self._w, self._y, self._z = (A.createVecLeft() for _ in range(4))
+        self._c = self._t.duplicate()
+        self._w, self._y = A.createVecLeft(), A.createVecLeft()
 
     def apply(self, cycle, b, out):
         """``out = M b`` with ``M = C + (I − C A) V (I − A C)``, ``V b = cycle(b, y)``."""
-        t, u, x, w, y, z = self._t, self._u, self._x, self._w, self._y, self._z
-        self.Z.multTranspose(b, t)
-        self.ksp.solve(t, u)
-        self.Z.mult(u, x)  # x = C b
-        self.A.mult(x, w)
+        # C b + y − C A y = y + Z E⁻¹ (Zᵀ b − (A Z)ᵀ y), and A C b = (A Z) E⁻¹ Zᵀ b: four
+        # products with Z, Zᵀ, A Z and (A Z)ᵀ, none with A
+        t, c, u, w, y = self._t, self._c, self._u, self._w, self._y
+        self.Z.multTranspose(b, c)  # c = Zᵀ b
+        self.ksp.solve(c, u)
+        self.AZ.mult(u, w)
         w.aypx(-1.0, b)  # w = b − A C b
         cycle(w, y)  # y = V (I − A C) b
         self.AZ.multTranspose(y, t)
+        t.aypx(-1.0, c)  # t = Zᵀ b − (A Z)ᵀ y
         self.ksp.solve(t, u)
-        self.Z.mult(u, z)  # z = C A y
-        out.waxpy(1.0, x, y)
-        out.axpy(-1.0, z)
+        self.Z.mult(u, out)
+        out.axpy(1.0, y)
 
     def destroy(self):
-        for obj in (self.ksp, self.E, self.AZ, self.Z, self._t, self._u, self._x, self._w, self._y,
-                    self._z):
+        for obj in (self.ksp, self.E, self.AZ, self.Z, self._t, self._c, self._u, self._w, self._y):
             obj.destroy()
 
 

@@ -278,7 +278,7 @@ def _device_space(T, shape, clusters, info):
     if not (clusters is True or space.weak):
         info["clusters"] = 0
         return None
-    dev = DeviceClusterSpace(space.build(), T.device, A=T if T.dtype == torch.float64 else None)
+    dev = DeviceClusterSpace(space.build(), T.device)
     g = torch.Generator(device="cpu").manual_seed(2)
     probe = torch.randn(dev.m, generator=g, dtype=torch.float64).to(T.device)
     sync = torch.cuda.synchronize if T.device.type == "cuda" else (lambda: None)
