@@ -80,6 +80,18 @@ class Sequence:
         fresh set-up: each deflated iteration costs about ``4 k`` vector
         operations, more than it saves when a multigrid preconditioner needs
         5–20 iterations (measured in ``benchmarks/sequences.py``).
+    drift_max : float or None
+        Before keeping (or refreshing) a set-up for a new SciPy matrix of the
+        same size, compare its diagonal with that of the matrix the set-up was
+        built for: when ``max(r) / min(r)`` of the ratios ``r = diag(A_new) /
+        diag(A_built)`` exceeds ``drift_max`` the set-up is built anew without
+        trying the old one (a cheap test, one pass over the diagonal).  The
+        default 1000 is far above the drift a kept set-up survives (25 over the
+        whole 512² heat sequence of ``benchmarks/sequences.py``) and far below
+        the neighbours of a contrast-1e4 sweep (4e7), on which a kept cycle does
+        not converge in 300 iterations.  ``None`` turns the test off; matrices
+        that scale their diagonal evenly (a growing shift ``A + c·diag(A)``)
+        pass it and are left to the iteration rule.
     refresh : bool
         When the kept set-up no longer works, first redo only its numeric part
         for the new matrix where the preconditioner can (its ``refresh``: the
@@ -109,12 +121,17 @@ class Sequence:
 
     def __init__(self, method, *, recycle=8, rtol=1e-6, atol=0.0, maxiter=None,
                  rebuild_ratio=1.5, warm_start=True, history=4, recycle_from=40, refresh=True,
-                 **build_options):
+                 drift_max=1e3, **build_options):
         if not isinstance(method, str):
             raise TypeError(f"{FUNC}: `method` must be a preconditioner name (a str), got "
                             f"{type(method).__name__}; see learnsolve.precond.build.")
         if not rebuild_ratio >= 1:
             raise ValueError(f"{FUNC}: `rebuild_ratio` must be >= 1, got {rebuild_ratio!r}.")
+        if drift_max is not None and not drift_max > 1:
+            raise ValueError(f"{FUNC}: `drift_max` must be > 1 (or None to turn the drift test "
+                             f"off), got {drift_max!r}.")
+        self.drift_max = None if drift_max is None else float(drift_max)
+        self._diag = None  # diag(A) of the matrix the set-up was built (or refreshed) for
         self.method, self.build_options = method, build_options
         self.rtol, self.atol, self.maxiter = rtol, atol, maxiter
         self.rebuild_ratio, self.warm_start = float(rebuild_ratio), bool(warm_start)
@@ -146,10 +163,29 @@ class Sequence:
             return f"the kept set-up failed lately ({self._failed_keeps} in a row)"
         return None
 
+    def _drift(self, A):
+        """Why not to keep (or refresh) the set-up for ``A``: its diagonal moved more than
+        ``drift_max`` from the built matrix's (``None``: it did not, or no test applies)."""
+        if self.drift_max is None or self._diag is None:
+            return None
+        d = _diagonal(A)
+        if d is None or d.shape != self._diag.shape:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = d / self._diag
+        lo, hi = float(r.min()), float(r.max())
+        if not (lo > 0 and math.isfinite(hi)):  # the solver reports a bad diagonal itself
+            return None
+        if hi > self.drift_max * lo:
+            return (f"the matrix moved too far to keep the set-up (diagonal ratios spread "
+                    f"{hi / lo:.3g} > drift_max {self.drift_max:g})")
+        return None
+
     def _build(self, A):
         t0 = time.perf_counter()
         self.M = precond.build(self.method, A, **self.build_options)
         self._stale = False
+        self._diag = _diagonal(A)
         return time.perf_counter() - t0
 
     def _refresh(self, A):
@@ -163,6 +199,7 @@ class Sequence:
         M = refresh(A)
         if M is not None:
             self.M = M
+            self._diag = _diagonal(A)
         return time.perf_counter() - t0, M is not None
 
     def _from_zero(self):
@@ -237,8 +274,12 @@ class Sequence:
         if x0 is None:
             x0, guessed = self._start(A, b, n)
         setup_s, its, solve_s, recycled = 0.0, 0, 0.0, 0
-        plan = (["kept"] if why is None else []) + ["refresh", "full"]
-        if why is None:
+        drift = self._drift(A) if self.M is not None and n == self._n else None
+        plan = (["kept"] if why is None and drift is None else []) + \
+            (["refresh"] if drift is None else []) + ["full"]
+        if drift is not None:
+            why = drift if why is None else f"{why}; {drift}"
+        elif why is None:
             why = "preconditioner still works"
         for kind in plan:
             if kind == "refresh":
@@ -301,6 +342,17 @@ class Sequence:
         """Iterations a kept or refreshed set-up may take before the next is tried."""
         cap = max(math.ceil(2 * self.rebuild_ratio * self._from_zero()), self._baseline + 10)
         return cap if self.maxiter is None else min(cap, int(self.maxiter))
+
+
+def _diagonal(A):
+    """``diag(A)`` as float64 for a SciPy sparse or dense NumPy matrix, else ``None``."""
+    import scipy.sparse as sp
+
+    if sp.issparse(A):
+        return np.asarray(A.diagonal(), dtype=np.float64)
+    if isinstance(A, np.ndarray) and A.ndim == 2:
+        return np.diagonal(A).astype(np.float64)
+    return None
 
 
 def _is_block(b):

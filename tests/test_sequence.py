@@ -28,7 +28,7 @@ def test_one_matrix_many_right_hand_sides_keeps_one_set_up(rough):
 
 
 def test_rebuilds_when_the_kept_set_up_stops_working_and_when_the_size_changes(rough):
-    seq = Sequence("ic0", recycle=0, rtol=1e-8, rebuild_ratio=1.2)
+    seq = Sequence("ic0", recycle=0, rtol=1e-8, rebuild_ratio=1.2, drift_max=None)
     seq.solve(rough.A, rough.b)
     other = learnsolve.problems.diffusion(64, contrast=1e4, seed=3)  # another field, same size
     x, info = seq.solve(other.A, other.b)  # the kept IC(0) would take 30,000+ iterations
@@ -44,6 +44,35 @@ def test_rebuilds_when_the_kept_set_up_stops_working_and_when_the_size_changes(r
     first = seq.records[0].iterations
     assert seq.records[1].iterations < 5 * first and seq.records[3].iterations < 1.2 * first
     assert info == 0
+
+
+def test_a_matrix_that_moved_far_is_built_for_without_trying_the_kept_set_up(rough):
+    other = learnsolve.problems.diffusion(64, contrast=1e4, seed=3)  # another field, same size
+    drift = np.exp(0.05 * learnsolve.problems.gaussian_random_field(rough.grid_shape, seed=9))
+    near = learnsolve.problems.assemble(  # the same field, each coefficient moved by about 5 %
+        rough.grid_shape, *learnsolve.problems.face_coefficients(rough.coeff * drift)).tocsr()
+    seq = Sequence("vcycle-2d", recycle=0, rtol=1e-8)
+    for A, b in [(rough.A, rough.b), (other.A, other.b), (other.A, rough.b), (near, rough.b),
+                 (rough.A, other.b)]:
+        x, info = seq.solve(A, b)
+        assert info == 0 and learnsolve.relative_residual(A, x, b) < 1e-8
+    kinds = [(r.setup, r.reason.split(" (")[0]) for r in seq.records]
+    far = "the matrix moved too far to keep the set-up"
+    assert kinds == [("full", "first system"), ("full", far), ("kept", "preconditioner still works"),
+                     ("full", far), ("kept", "preconditioner still works")], kinds
+    spread = float(seq.records[1].reason.split("spread ")[1].split(" ")[0])
+    ratio = other.A.diagonal() / rough.A.diagonal()
+    assert spread == pytest.approx(ratio.max() / ratio.min(), rel=1e-2) and spread > 1e3
+    # a moved matrix is never tried with the old set-up: the fresh solve's iterations only
+    assert seq.records[1].iterations <= 2 * seq.records[0].iterations
+    # off, the kept cycle is tried first and the same system costs more iterations
+    off = Sequence("vcycle-2d", recycle=0, rtol=1e-8, drift_max=None)
+    off.solve(rough.A, rough.b)
+    x, info = off.solve(other.A, other.b)
+    assert info == 0 and off.records[1].reason.startswith("kept set-up too slow")
+    assert off.records[1].iterations > seq.records[1].iterations
+    with pytest.raises(ValueError, match="drift_max"):
+        Sequence("ic0", drift_max=1.0)
 
 
 def test_bad_input_mid_sequence_never_returns_a_wrong_x_and_the_sequence_goes_on(rough):
