@@ -171,6 +171,20 @@ def test_balanced_cycle_is_symmetric_positive_definite(rough):
     assert contraction(lambda v: rough.A @ v, P.matvec, e, steps=8) <= alone + 1e-3
 
 
+def test_balanced_apply_equals_its_definition():
+    p = diffusion(40, contrast=1e4, seed=3)
+    space = ClusterSpace(p.A, p.grid_shape).build()
+    A, Z = p.A, space.Z.toarray()
+    d = 0.7 / p.A.diagonal()
+    C = Z @ np.linalg.solve(Z.T @ (A @ Z), Z.T)  # C = Z (Zᵀ A Z)⁻¹ Zᵀ
+    B = np.random.default_rng(1).standard_normal((3, p.n))
+    M = space.balanced(lambda v: d * v)
+    for b in B:  # M b = C b + (I − C A) V (I − A C) b, four products in the implementation
+        v = d * (b - A @ (C @ b))
+        ref = C @ b + v - C @ (A @ v)
+        assert np.linalg.norm(M(b) - ref) < 1e-10 * np.linalg.norm(ref)
+
+
 @pytest.mark.parametrize("n", [128, 256])
 def test_clusters_keep_rough_piecewise_flat(n):
     """Rough contrast-1e4 fields: the cycle alone needs 23-88 iterations here, with clusters ≤ 12."""
