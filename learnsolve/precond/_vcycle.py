@@ -142,6 +142,7 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
     clock("smoothers")
     info = dict(info or {}, levels=len(H), grid=tuple(shape), nu=nu, dtype=str(dtype),
                 operator_complexity=round(H.operator_complexity, 3), setup_times=clock.times)
+    jumps = None  # whether A has coefficient jumps: one stencil pass, made when first needed
     if guard is not None:  # only where the network may extrapolate: across coefficient jumps
         jumps = weak_couplings(S, shape, THETA) > 0
         info["guarded_levels"] = guard_smoothers(H, guard, sweeps=nu) if jumps else []
@@ -163,6 +164,13 @@ def grid_cycle(A, smoothers, *, shape=None, nu=1, name, func, check=True, dtype=
     if rho is not None:
         info["rho"] = round(float(rho), 4)
     add_space = clusters and (clusters is True or rho is None or rho > RHO_GATE)
+    if add_space and clusters is not True:  # "auto": no jumps, no clusters; the stencil pass
+        # answers that without the labels (24 ms at 1024²) or, on a device, a host copy of A
+        jumps = weak_couplings(S, shape, THETA) > 0 if jumps is None else jumps
+        if not jumps:
+            add_space = False
+            info["clusters"] = 0
+            clock("clusters")
     if kind is not None:
         info.update(setup="device")
         tdtype = H.dtype

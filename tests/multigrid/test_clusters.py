@@ -212,6 +212,23 @@ def test_auto_leaves_well_served_problems_alone(p):
     assert forced.info["clusters"] > 0 and its(p, forced) <= its(p, P)
 
 
+@pytest.mark.parametrize("kind", [None, "torch"])
+def test_auto_decides_no_jumps_from_the_stencils_without_labelling(monkeypatch, kind):
+    import learnsolve.precond._vcycle as vcycle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ClusterSpace called")
+
+    monkeypatch.setattr(vcycle, "ClusterSpace", refuse)
+    p = poisson((64, 64))
+    A = p.A if kind is None else learnsolve.ops.to_device(p.A, "torch")
+    P = learnsolve.precond.gmg(A, p.grid_shape)  # the Jacobi cycle: ρ above the gate
+    assert P.info["rho"] > 0.2 and P.info["clusters"] == 0
+    rough = diffusion(32, contrast=1e4, seed=1)
+    with pytest.raises(AssertionError, match="ClusterSpace called"):
+        learnsolve.precond.gmg(rough.A, rough.grid_shape)  # jumps: the space is labelled
+
+
 def test_clusters_in_3d():
     p = diffusion(16, dim=3, contrast=1e4, seed=3)
     V = learnsolve.pretrained("vcycle-3d")
