@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from array_api_compat import array_namespace
 
 from . import precond
@@ -346,8 +347,6 @@ class Sequence:
 
 def _diagonal(A):
     """``diag(A)`` as float64 for a SciPy sparse or dense NumPy matrix, else ``None``."""
-    import scipy.sparse as sp
-
     if sp.issparse(A):
         return np.asarray(A.diagonal(), dtype=np.float64)
     if isinstance(A, np.ndarray) and A.ndim == 2:

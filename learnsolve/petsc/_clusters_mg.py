@@ -35,7 +35,7 @@ class ClusterSpace:
 
     def __init__(self, A, Z, func):
         PETSc = petsc()
-        self.A, self.Z = A, Z
+        self.Z = Z  # A itself is not needed: the application multiplies by A Z
         self.AZ = A.matMult(Z)
         self.E = Z.transposeMatMult(self.AZ)  # = MatPtAP(A, Z) (equal here), 15–20 ms less
         self.E.setOption(PETSc.Mat.Option.SYMMETRIC, True)
